@@ -1,0 +1,8 @@
+module tails-server
+
+go 1.26.8
+
+require (
+	filippo.io/edwards25519 v1.2.0
+	go.yaml.in/yaml/v3 v3.0.6
+)
