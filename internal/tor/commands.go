@@ -2,6 +2,7 @@ package tor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -266,6 +267,66 @@ func (c *Conn) DelOnion(ctx context.Context, serviceID string) error {
 		return fmt.Errorf("tor: DEL_ONION: %w", err)
 	}
 	return nil
+}
+
+// Circuits returns tor's current circuits (GETINFO circuit-status), in
+// the form of CIRC events.
+func (c *Conn) Circuits(ctx context.Context) ([]Circ, error) {
+	info, err := c.GetInfo(ctx, "circuit-status")
+	if err != nil {
+		return nil, err
+	}
+	var out []Circ
+	for _, line := range strings.Split(info["circuit-status"], "\n") {
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		if circ, ok := ParseCirc(Event{Type: "CIRC", Raw: "CIRC " + line}); ok {
+			out = append(out, circ)
+		}
+	}
+	return out, nil
+}
+
+// CloseCircuit closes the circuit with the given id (CLOSECIRCUIT).
+func (c *Conn) CloseCircuit(ctx context.Context, id string) error {
+	if err := checkToken("CloseCircuit id", id, reCircID); err != nil {
+		return err
+	}
+	if _, err := c.do(ctx, "CLOSECIRCUIT "+id); err != nil {
+		return fmt.Errorf("tor: CLOSECIRCUIT: %w", err)
+	}
+	return nil
+}
+
+// CloseServiceCircuits closes the rendezvous circuits of the onion service
+// at address. DEL_ONION leaves them open so that current connections can
+// finish, and a service re-added with the same key would go on serving
+// them: closing them is how a revoked client loses its open connection.
+// It returns how many it closed.
+func (c *Conn) CloseServiceCircuits(ctx context.Context, address string) (int, error) {
+	id, err := checkAddress("CloseServiceCircuits address", address)
+	if err != nil {
+		return 0, err
+	}
+	circs, err := c.Circuits(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, circ := range circs {
+		if circ.RendQuery == id && strings.HasPrefix(circ.Purpose, "HS_SERVICE_REND") {
+			if err := c.CloseCircuit(ctx, circ.ID); err != nil {
+				var re *ReplyError
+				if errors.As(err, &re) && re.Code == 552 {
+					continue // closed meanwhile
+				}
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
 }
 
 // OnionClientAuthAdd gives tor the client-authorization key for the onion

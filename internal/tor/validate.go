@@ -83,6 +83,7 @@ var (
 	reSignal    = regexp.MustCompile(`^[A-Za-z0-9]{1,32}$`)
 	reEventName = regexp.MustCompile(`^[A-Za-z][A-Za-z_]{0,63}$`)
 	reNickname  = regexp.MustCompile(`^[A-Za-z0-9+_-]{1,16}$`)
+	reCircID    = regexp.MustCompile(`^[0-9]{1,16}$`)
 	reUnixPath  = regexp.MustCompile(`^/[A-Za-z0-9_./+@:-]{0,1000}$`)
 )
 
