@@ -1,0 +1,34 @@
+# tails-server: `make demo` and `make test` are the whole quick start.
+SHELL := /bin/bash
+BIN   := bin/tails-server
+GO    ?= go
+FUZZTIME ?= 5s
+
+.PHONY: all build demo test check unit fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/tails-server
+
+# A private Tor network on loopback, the daemon, and the web service
+# published as an onion; stays up until Ctrl-C.
+demo:
+	scripts/deps.sh run
+	$(MAKE) --no-print-directory build
+	scripts/demo.sh
+
+# The whole suite: static checks, unit tests, the end-to-end tests on one
+# shared private Tor network, with -race, then a few seconds of each fuzzer.
+test:
+	scripts/deps.sh test
+	$(MAKE) --no-print-directory build
+	scripts/test.sh
+
+bench:
+	scripts/deps.sh test
+	$(MAKE) --no-print-directory build
+	scripts/bench.sh
+
+clean:
+	rm -rf bin

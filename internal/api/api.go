@@ -1,0 +1,176 @@
+// Package api is the daemon's local HTTP/JSON API, served on a unix socket
+// under /api/v1. It is the only way into the daemon: the CLI and the GUI
+// are its clients. Every handler checks its method first (through the
+// mux's method patterns); requests carrying Origin or Referer, or a Host
+// other than apitype.Host, are refused, so that no web page can drive it.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"tails-server/internal/apitype"
+	"tails-server/internal/services"
+)
+
+// Daemon is what the API needs of the daemon.
+type Daemon interface {
+	Status() apitype.Daemon
+	Services() *services.Manager
+}
+
+// Handler returns the API's handler.
+func Handler(d Daemon, log *slog.Logger) http.Handler {
+	h := &handler{d: d, log: log}
+	mux := http.NewServeMux()
+	for _, r := range []struct {
+		pattern string
+		fn      func(http.ResponseWriter, *http.Request) (any, error)
+	}{
+		{"GET /daemon", h.daemon},
+		{"GET /services", h.list},
+		{"GET /services/{name}", h.info},
+		{"POST /services/{name}/enable", h.enable},
+		{"POST /services/{name}/disable", h.disable},
+		{"GET /services/{name}/clients", h.clients},
+		{"POST /services/{name}/clients", h.addClient},
+		{"GET /services/{name}/clients/{client}", h.client},
+		{"DELETE /services/{name}/clients/{client}", h.removeClient},
+	} {
+		mux.Handle(withPrefix(r.pattern), h.wrap(r.fn))
+	}
+	return h.guard(mux)
+}
+
+// statusOnly records the status the mux gives a request it has no handler
+// for (404, or 405 with Allow), so that the answer can be JSON too.
+type statusOnly struct {
+	header http.Header
+	status int
+}
+
+func (s *statusOnly) Header() http.Header         { return s.header }
+func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusOnly) WriteHeader(code int)        { s.status = code }
+
+func withPrefix(pattern string) string {
+	method, path, _ := strings.Cut(pattern, " ")
+	return method + " " + apitype.Version + path
+}
+
+type handler struct {
+	d   Daemon
+	log *slog.Logger
+}
+
+// guard refuses browser-originated requests and foreign Host headers.
+func (h *handler) guard(next *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != "" || r.Header.Get("Referer") != "" || r.Host != apitype.Host {
+			writeError(w, http.StatusForbidden, "request refused: the local API takes no browser requests", "")
+			return
+		}
+		if mh, pattern := next.Handler(r); pattern == "" {
+			rec := &statusOnly{header: http.Header{}, status: http.StatusNotFound}
+			mh.ServeHTTP(rec, r)
+			msg := "no such API endpoint: " + r.URL.Path
+			if rec.status == http.StatusMethodNotAllowed {
+				w.Header().Set("Allow", rec.header.Get("Allow"))
+				msg = r.Method + " not allowed on " + r.URL.Path
+			}
+			writeError(w, rec.status, msg, "")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *handler) wrap(fn func(http.ResponseWriter, *http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := fn(w, r)
+		if err != nil {
+			var se *services.Error
+			if errors.As(err, &se) {
+				writeError(w, se.Status, se.Msg, se.Hint)
+				return
+			}
+			h.log.Error("api", "method", r.Method, "path", r.URL.Path, "err", err)
+			writeError(w, http.StatusInternalServerError, err.Error(), "")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	})
+}
+
+func writeError(w http.ResponseWriter, status int, msg, hint string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(apitype.Error{Error: msg, Hint: hint})
+}
+
+// decode reads a small JSON body strictly.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return &services.Error{Status: http.StatusBadRequest, Msg: "malformed request body: " + err.Error()}
+	}
+	return nil
+}
+
+func (h *handler) daemon(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.d.Status(), nil
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.d.Services().List(), nil
+}
+
+func (h *handler) info(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.d.Services().Info(r.PathValue("name"), r.URL.Query().Get("details") == "1")
+}
+
+func (h *handler) enable(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req apitype.EnableRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Wait < 0 || req.Wait > time.Hour {
+		return nil, &services.Error{Status: http.StatusBadRequest, Msg: "wait must be between 0 and 1h"}
+	}
+	return h.d.Services().Enable(r.Context(), r.PathValue("name"), req.Wait)
+}
+
+func (h *handler) disable(w http.ResponseWriter, r *http.Request) (any, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	return h.d.Services().Disable(ctx, r.PathValue("name"))
+}
+
+func (h *handler) clients(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.d.Services().Clients(r.PathValue("name"))
+}
+
+func (h *handler) client(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.d.Services().Client(r.PathValue("name"), r.PathValue("client"))
+}
+
+func (h *handler) addClient(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req apitype.ClientRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return h.d.Services().AddClient(r.Context(), r.PathValue("name"), req.Name)
+}
+
+func (h *handler) removeClient(w http.ResponseWriter, r *http.Request) (any, error) {
+	err := h.d.Services().RemoveClient(r.Context(), r.PathValue("name"), r.PathValue("client"))
+	return struct{}{}, err
+}

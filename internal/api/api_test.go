@@ -1,0 +1,128 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"tails-server/internal/apitype"
+	"tails-server/internal/client"
+	"tails-server/internal/services"
+	"tails-server/internal/store"
+	"tails-server/internal/tor"
+)
+
+type noTor struct{}
+
+func (noTor) Conn() *tor.Conn   { return nil }
+func (noTor) SocksAddr() string { return "" }
+
+type fakeDaemon struct{ m *services.Manager }
+
+func (d fakeDaemon) Status() apitype.Daemon      { return apitype.Daemon{Network: "testnet"} }
+func (d fakeDaemon) Services() *services.Manager { return d.m }
+
+// serve runs the API on a unix socket with a real service manager (and no
+// tor) and returns a client of it.
+func serve(t *testing.T) (*client.Client, string) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := services.New(st, noTor{}, services.Builtin, services.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "api.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: Handler(fakeDaemon{m}, slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return client.New(sock), sock
+}
+
+func TestClientsThroughAPI(t *testing.T) {
+	c, _ := serve(t)
+	ctx := context.Background()
+	cl, err := c.AddClient(ctx, "web", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(cl.Credential, ":descriptor:x25519:") {
+		t.Fatalf("credential %q", cl.Credential)
+	}
+	list, err := c.Clients(ctx, "web")
+	if err != nil || len(list) != 1 || list[0].Credential != "" {
+		t.Fatalf("list = %+v, %v (credentials must not be listed)", list, err)
+	}
+	again, err := c.Client(ctx, "web", "alice")
+	if err != nil || again.Credential != cl.Credential {
+		t.Fatalf("show = %+v, %v", again, err)
+	}
+	_, err = c.AddClient(ctx, "web", "alice")
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusConflict {
+		t.Fatalf("duplicate add: %v", err)
+	}
+	if err := c.RemoveClient(ctx, "web", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Client(ctx, "web", "alice"); !errors.As(err, &ce) || ce.Status != http.StatusNotFound {
+		t.Fatalf("show after remove: %v", err)
+	}
+	if _, err := c.Info(ctx, "nosuch", false); !errors.As(err, &ce) || ce.Status != http.StatusNotFound || ce.Hint == "" {
+		t.Fatalf("unknown service: %v", err)
+	}
+	for _, bad := range []string{"a\nb", "a b", "", "-x", strings.Repeat("x", 33), "a\x00"} {
+		if _, err := c.AddClient(ctx, "web", bad); !errors.As(err, &ce) || ce.Status != http.StatusBadRequest {
+			t.Errorf("client name %q: %v, want 400", bad, err)
+		}
+	}
+}
+
+func TestRefusesBrowserRequests(t *testing.T) {
+	_, sock := serve(t)
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return net.Dial("unix", sock)
+	}}}
+	cases := []struct {
+		name   string
+		host   string
+		header [2]string
+		path   string
+		want   int
+	}{
+		{"ok", apitype.Host, [2]string{}, "/api/v1/services", 200},
+		{"foreign host", "evil.example", [2]string{}, "/api/v1/services", 403},
+		{"origin", apitype.Host, [2]string{"Origin", "http://evil.example"}, "/api/v1/services", 403},
+		{"referer", apitype.Host, [2]string{"Referer", "http://evil.example/"}, "/api/v1/services", 403},
+		{"unknown endpoint", apitype.Host, [2]string{}, "/api/v1/nothing", 404},
+		{"wrong method", apitype.Host, [2]string{}, "/api/v1/services/web/enable", 405},
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(http.MethodGet, "http://x"+c.path, nil)
+		req.Host = c.host
+		if c.header[0] != "" {
+			req.Header.Set(c.header[0], c.header[1])
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: status %d, want %d", c.name, resp.StatusCode, c.want)
+		}
+	}
+}

@@ -1,0 +1,123 @@
+// Package apitype holds the types that travel over the daemon's local API, as
+// JSON, between the daemon and its clients (the CLI, the GUI). It imports
+// nothing of the daemon, so that clients never depend on daemon internals.
+package apitype
+
+import "time"
+
+// Version is the API's path prefix. Every handler lives under it.
+const Version = "/api/v1"
+
+// Host is the Host header every client sends. The daemon refuses any other,
+// so that a web page cannot reach the API through DNS rebinding.
+const Host = "tails-server.local"
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error" yaml:"error"`
+	// Hint, when set, says how to fix the problem.
+	Hint string `json:"hint,omitempty" yaml:"hint,omitempty"`
+}
+
+// Daemon describes the running daemon and its connection to Tor.
+type Daemon struct {
+	Version string    `json:"version" yaml:"version"`
+	Network string    `json:"network" yaml:"network"`
+	Socket  string    `json:"socket" yaml:"socket"`
+	PID     int       `json:"pid" yaml:"pid"`
+	Started time.Time `json:"started" yaml:"started"`
+	Tor     Tor       `json:"tor" yaml:"tor"`
+}
+
+// Tor describes the tor the daemon uses.
+type Tor struct {
+	// State is one of "starting", "bootstrapping", "ready", "down".
+	State   string `json:"state" yaml:"state"`
+	Version string `json:"version,omitempty" yaml:"version,omitempty"`
+	// Bootstrap is the last bootstrap percentage tor reported (0–100).
+	Bootstrap int `json:"bootstrap" yaml:"bootstrap"`
+	// Summary is tor's last bootstrap summary, or why tor is down.
+	Summary   string `json:"summary,omitempty" yaml:"summary,omitempty"`
+	SocksAddr string `json:"socks_addr,omitempty" yaml:"socks_addr,omitempty"`
+	// PID is the process id of the daemon's own tor (0 in system mode).
+	PID int `json:"pid,omitempty" yaml:"pid,omitempty"`
+	// Restarts counts how often the daemon restarted its own tor.
+	Restarts int `json:"restarts" yaml:"restarts"`
+}
+
+// Service states, in the order a service goes through them when enabled.
+const (
+	StateDisabled  = "disabled"      // not running, no onion
+	StateStarting  = "starting"      // backend starting, onion not yet added
+	StateAddressed = "address-ready" // ADD_ONION answered: the address exists
+	StatePublished = "published"     // a descriptor upload succeeded
+	StateReachable = "reachable"     // the self-check fetched through the onion
+	StateFailing   = "unreachable"   // the last self-check failed; repairing
+	StateFailed    = "failed"        // a step failed; Error says which
+)
+
+// Service is what `info` and `status` show of a hosted service.
+type Service struct {
+	Name        string `json:"name" yaml:"name"`
+	Title       string `json:"title" yaml:"title"`
+	Description string `json:"description" yaml:"description"`
+	Enabled     bool   `json:"enabled" yaml:"enabled"`
+	State       string `json:"state" yaml:"state"`
+	// Reachable is true once the daemon fetched the service through its
+	// own onion, and until a later check fails.
+	Reachable bool `json:"reachable" yaml:"reachable"`
+	// OnionAddress is the full address with ".onion"; empty until the
+	// service was enabled once.
+	OnionAddress string `json:"onion_address,omitempty" yaml:"onion_address,omitempty"`
+	OnionPort    int    `json:"onion_port" yaml:"onion_port"`
+	ClientAuth   bool   `json:"client_auth" yaml:"client_auth"`
+	Clients      int    `json:"clients" yaml:"clients"`
+	Error        string `json:"error,omitempty" yaml:"error,omitempty"`
+	// Warnings the user must see (for example: client auth is off).
+	Warnings []string `json:"warnings,omitempty" yaml:"warnings,omitempty"`
+
+	Details *ServiceDetails `json:"details,omitempty" yaml:"details,omitempty"`
+}
+
+// ServiceDetails is the part of Service shown by `info --details`.
+type ServiceDetails struct {
+	LocalAddress      string     `json:"local_address,omitempty" yaml:"local_address,omitempty"`
+	DataDir           string     `json:"data_dir" yaml:"data_dir"`
+	KeyFile           string     `json:"key_file" yaml:"key_file"`
+	DescriptorUploads int        `json:"descriptor_uploads" yaml:"descriptor_uploads"`
+	LastUpload        *time.Time `json:"last_upload,omitempty" yaml:"last_upload,omitempty"`
+	LastCheck         *Check     `json:"last_check,omitempty" yaml:"last_check,omitempty"`
+	Republished       int        `json:"republished" yaml:"republished"`
+}
+
+// Check is the result of one reachability self-check.
+type Check struct {
+	Time     time.Time     `json:"time" yaml:"time"`
+	OK       bool          `json:"ok" yaml:"ok"`
+	Duration time.Duration `json:"duration_ns" yaml:"duration"`
+	Error    string        `json:"error,omitempty" yaml:"error,omitempty"`
+}
+
+// EnableRequest asks the daemon to enable a service.
+type EnableRequest struct {
+	// Wait bounds how long enable waits for the service to become
+	// reachable; zero means the daemon's default (120 s).
+	Wait time.Duration `json:"wait_ns,omitempty"`
+}
+
+// Client is one authorized client of a service.
+type Client struct {
+	Name string `json:"name" yaml:"name"`
+	// PublicKey is the x25519 public key, base32, as Tor's ClientAuthV3
+	// and authorized_clients files take it.
+	PublicKey string    `json:"public_key" yaml:"public_key"`
+	Added     time.Time `json:"added" yaml:"added"`
+	// Credential is only set when asked for (`client show`): the line a
+	// client's tor reads from a file in its ClientOnionAuthDir.
+	Credential string `json:"credential,omitempty" yaml:"credential,omitempty"`
+}
+
+// ClientRequest adds a client.
+type ClientRequest struct {
+	Name string `json:"name"`
+}

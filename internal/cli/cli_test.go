@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"strings"
+	"testing"
+)
+
+func TestParseFlagsAnywhere(t *testing.T) {
+	e := &env{output: "yaml"}
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	format := fs.String("format", "", "")
+	pos, err := parse(fs, e, []string{"show", "web", "--format", "auth-private", "alice", "-o", "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(pos, " ") != "show web alice" || *format != "auth-private" || e.output != "json" {
+		t.Fatalf("pos %q format %q output %q", pos, *format, e.output)
+	}
+	pos, err = parse(flag.NewFlagSet("x", flag.ContinueOnError), &env{output: "yaml"}, []string{"a", "--", "--not-a-flag"})
+	if err != nil || strings.Join(pos, " ") != "a --not-a-flag" {
+		t.Fatalf("after --: %q %v", pos, err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"nosuch"}, {"-o", "xml", "list"}, {"enable"}, {"info", "a", "b"}, {"client", "frob"}, {"daemon", "--network", "x", "--state", "/tmp/x"}} {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), args, &out, &errb)
+		if code != ExitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, ExitUsage)
+		}
+		if !strings.HasPrefix(errb.String(), "tails-server: error: ") || strings.Count(errb.String(), "\n") > 2 {
+			t.Errorf("%q: stderr %q", args, errb.String())
+		}
+	}
+}
+
+func TestHelpListsCommands(t *testing.T) {
+	var out bytes.Buffer
+	if code := Main(context.Background(), []string{"help"}, &out, &out); code != 0 {
+		t.Fatal(code)
+	}
+	for _, c := range []string{"daemon", "testnet", "enable", "client", "status"} {
+		if !strings.Contains(out.String(), c) {
+			t.Errorf("help lacks %s", c)
+		}
+	}
+}

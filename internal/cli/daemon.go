@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"tails-server/internal/client"
+	"tails-server/internal/daemon"
+	"tails-server/internal/testnet"
+)
+
+func runDaemon(e *env, args []string) error {
+	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
+	var cfg daemon.Config
+	fs.StringVar(&cfg.StateDir, "state", "", "state directory (required)")
+	fs.StringVar(&cfg.Network, "network", "", "testnet, system or public (required)")
+	fs.StringVar(&cfg.TestnetDir, "testnet-dir", "", "testnet mode: directory of the private network")
+	fs.StringVar(&cfg.TorControl, "tor-control", "", "system mode: tor's control port (127.0.0.1:9051) or socket path")
+	fs.StringVar(&cfg.TorBinary, "tor", "tor", "tor binary (testnet and public modes)")
+	fs.DurationVar(&cfg.CheckInterval, "check-interval", 5*time.Minute, "time between reachability self-checks")
+	pos, err := parse(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("daemon takes no arguments, got %q", pos[0])
+	}
+	if cfg.StateDir == "" {
+		return usageErr("daemon needs --state DIR")
+	}
+	switch cfg.Network {
+	case "testnet", "system", "public":
+	case "":
+		return usageErr("daemon needs --network testnet, system or public")
+	default:
+		return usageErr("unknown network %q: use testnet, system or public", cfg.Network)
+	}
+	cfg.Socket = client.SocketPath(e.socket)
+	cfg.Log = slog.New(slog.NewTextHandler(e.stderr, nil))
+	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return daemon.Run(ctx, cfg)
+}
+
+func runTestnet(e *env, args []string) error {
+	fs := flag.NewFlagSet("testnet", flag.ContinueOnError)
+	dir := fs.String("dir", "", "directory of the network (required)")
+	base := fs.Int("base-port", 0, "lay ports out from this one (0: pick free ports)")
+	timeout := fs.Duration("timeout", 180*time.Second, "up: give up after this long")
+	tor := fs.String("tor", "tor", "tor binary")
+	pos, err := parse(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("testnet takes up, down or env")
+	}
+	if *dir == "" {
+		return usageErr("testnet %s needs --dir DIR", pos[0])
+	}
+	switch pos[0] {
+	case "up":
+		if *base < 0 || *base > 65000 {
+			return usageErr("--base-port must be between 1024 and 65000")
+		}
+		ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		start := time.Now()
+		env, err := testnet.Up(ctx, testnet.Options{
+			Dir: *dir, BasePort: *base, Timeout: *timeout, TorBinary: *tor,
+			Progress: func(line string) { fmt.Fprintln(e.stderr, "testnet:", line) },
+		})
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return errors.New("testnet up interrupted; everything it started was stopped")
+			}
+			return err
+		}
+		fmt.Fprintf(e.stderr, "testnet: ready in %.1f s\n", time.Since(start).Seconds())
+		return printEnv(e, env)
+	case "down":
+		return testnet.Down(*dir)
+	case "env":
+		env, err := testnet.Load(*dir)
+		if err != nil {
+			return &exitError{code: ExitFailure, err: err, hint: "start the network with `tails-server testnet up --dir " + *dir + "`"}
+		}
+		return printEnv(e, env)
+	}
+	return usageErr("unknown testnet verb %q: use up, down or env", pos[0])
+}
+
+func printEnv(e *env, env *testnet.Env) error {
+	if e.output == "json" {
+		return e.print(env)
+	}
+	b, err := env.YAML()
+	if err != nil {
+		return err
+	}
+	_, err = e.stdout.Write(b)
+	return err
+}

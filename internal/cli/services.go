@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"time"
+
+	"tails-server/internal/apitype"
+	"tails-server/internal/daemon"
+)
+
+func version() string { return daemon.Version }
+
+func runList(e *env, args []string) error {
+	pos, err := parse(flag.NewFlagSet("list", flag.ContinueOnError), e, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("list", pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	svcs, err := e.client().List(e.ctx)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		Name         string `yaml:"name" json:"name"`
+		Title        string `yaml:"title" json:"title"`
+		State        string `yaml:"state" json:"state"`
+		OnionAddress string `yaml:"onion_address,omitempty" json:"onion_address,omitempty"`
+	}
+	out := []row{}
+	for _, s := range svcs {
+		out = append(out, row{s.Name, s.Title, s.State, s.OnionAddress})
+	}
+	return e.print(out)
+}
+
+func runInfo(e *env, args []string) error {
+	fs := flag.NewFlagSet("info", flag.ContinueOnError)
+	details := fs.Bool("details", false, "show details")
+	pos, err := parse(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("info", pos, 1, "one service name"); err != nil {
+		return err
+	}
+	s, err := e.client().Info(e.ctx, pos[0], *details)
+	if err != nil {
+		return err
+	}
+	return e.print(s)
+}
+
+// statusView is what `status` shows: the two states, address ready and
+// reachable, and the last self-check.
+type statusView struct {
+	Name         string         `yaml:"name" json:"name"`
+	State        string         `yaml:"state" json:"state"`
+	AddressReady bool           `yaml:"address_ready" json:"address_ready"`
+	Reachable    bool           `yaml:"reachable" json:"reachable"`
+	OnionAddress string         `yaml:"onion_address,omitempty" json:"onion_address,omitempty"`
+	LastCheck    *apitype.Check `yaml:"last_check,omitempty" json:"last_check,omitempty"`
+	Error        string         `yaml:"error,omitempty" json:"error,omitempty"`
+	Warnings     []string       `yaml:"warnings,omitempty" json:"warnings,omitempty"`
+}
+
+func toStatus(s apitype.Service) statusView {
+	v := statusView{
+		Name:         s.Name,
+		State:        s.State,
+		Reachable:    s.Reachable,
+		OnionAddress: s.OnionAddress,
+		Error:        s.Error,
+		Warnings:     s.Warnings,
+	}
+	switch s.State {
+	case apitype.StateAddressed, apitype.StatePublished, apitype.StateReachable, apitype.StateFailing:
+		v.AddressReady = true
+	}
+	if s.Details != nil {
+		v.LastCheck = s.Details.LastCheck
+	}
+	return v
+}
+
+func runStatus(e *env, args []string) error {
+	pos, err := parse(flag.NewFlagSet("status", flag.ContinueOnError), e, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("status", pos, 1, "one service name"); err != nil {
+		return err
+	}
+	s, err := e.client().Info(e.ctx, pos[0], true)
+	if err != nil {
+		return err
+	}
+	return e.print(toStatus(s))
+}
+
+func runEnable(e *env, args []string) error {
+	fs := flag.NewFlagSet("enable", flag.ContinueOnError)
+	wait := fs.Duration("wait", 120*time.Second, "how long to wait for the service to be reachable")
+	pos, err := parse(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("enable", pos, 1, "one service name"); err != nil {
+		return err
+	}
+	if *wait <= 0 || *wait > time.Hour {
+		return usageErr("--wait must be between 1s and 1h")
+	}
+	s, err := e.client().Enable(e.ctx, pos[0], *wait)
+	if err != nil {
+		return err
+	}
+	if err := e.print(toStatus(s)); err != nil {
+		return err
+	}
+	if s.State == apitype.StateFailed {
+		return fmt.Errorf("%s failed: %s", s.Name, s.Error)
+	}
+	if !s.Reachable {
+		return &exitError{code: ExitNotReachable,
+			err:  fmt.Errorf("%s is enabled but was not reachable through its onion within %s (state: %s)", s.Name, *wait, s.State),
+			hint: fmt.Sprintf("the daemon keeps trying; follow it with `tails-server status %s`", s.Name)}
+	}
+	return nil
+}
+
+func runDisable(e *env, args []string) error {
+	pos, err := parse(flag.NewFlagSet("disable", flag.ContinueOnError), e, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("disable", pos, 1, "one service name"); err != nil {
+		return err
+	}
+	s, err := e.client().Disable(e.ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	return e.print(toStatus(s))
+}
+
+func runClient(e *env, args []string) error {
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	format := fs.String("format", "", "client show: yaml, json or auth-private")
+	pos, err := parse(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageErr("client takes add, remove, list or show")
+	}
+	c := e.client()
+	switch verb, rest := pos[0], pos[1:]; verb {
+	case "list":
+		if err := wantArgs("client list", rest, 1, "a service name"); err != nil {
+			return err
+		}
+		cl, err := c.Clients(e.ctx, rest[0])
+		if err != nil {
+			return err
+		}
+		return e.print(cl)
+	case "add":
+		if err := wantArgs("client add", rest, 2, "a service name and a client name"); err != nil {
+			return err
+		}
+		cl, err := c.AddClient(e.ctx, rest[0], rest[1])
+		if err != nil {
+			return err
+		}
+		return e.print(cl)
+	case "remove":
+		if err := wantArgs("client remove", rest, 2, "a service name and a client name"); err != nil {
+			return err
+		}
+		return c.RemoveClient(e.ctx, rest[0], rest[1])
+	case "show":
+		if err := wantArgs("client show", rest, 2, "a service name and a client name"); err != nil {
+			return err
+		}
+		switch *format {
+		case "", "yaml", "json", "auth-private":
+		default:
+			return usageErr("unknown --format %q: use yaml, json or auth-private", *format)
+		}
+		cl, err := c.Client(e.ctx, rest[0], rest[1])
+		if err != nil {
+			return err
+		}
+		switch *format {
+		case "auth-private":
+			_, err := fmt.Fprintln(e.stdout, cl.Credential)
+			return err
+		case "json":
+			e.output = "json"
+		}
+		return e.print(cl)
+	default:
+		return usageErr("unknown client verb %q: use add, remove, list or show", verb)
+	}
+}

@@ -1,0 +1,189 @@
+// Package daemon wires the daemon together: the state store, the tor
+// supervisor, the service manager and the local API on a unix socket.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"tails-server/internal/api"
+	"tails-server/internal/apitype"
+	"tails-server/internal/services"
+	"tails-server/internal/store"
+	"tails-server/internal/testnet"
+	"tails-server/internal/torsup"
+)
+
+// Version is the daemon's version, shown by `tails-server version`.
+var Version = "0.1.0-dev"
+
+// Config is the daemon's configuration, from the command line.
+type Config struct {
+	StateDir   string
+	Network    string // testnet, system or public
+	TestnetDir string // testnet mode: the private network's directory
+	TorControl string // system mode: control port or socket
+	TorBinary  string
+	Socket     string
+	// CheckInterval is the time between self-checks of a reachable service.
+	CheckInterval time.Duration
+	Log           *slog.Logger
+}
+
+type daemon struct {
+	cfg     Config
+	started time.Time
+	sup     *torsup.Supervisor
+	svcs    *services.Manager
+}
+
+func (d *daemon) Services() *services.Manager { return d.svcs }
+
+func (d *daemon) Status() apitype.Daemon {
+	return apitype.Daemon{
+		Version: Version,
+		Network: d.cfg.Network,
+		Socket:  d.cfg.Socket,
+		PID:     os.Getpid(),
+		Started: d.started,
+		Tor:     d.sup.Status(),
+	}
+}
+
+// Run runs the daemon until ctx ends. Each start-up step's error names the
+// step.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	log := cfg.Log
+	st, err := store.Open(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockState(st.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	tcfg := torsup.Config{
+		Mode:      cfg.Network,
+		TorBinary: cfg.TorBinary,
+		DataDir:   filepath.Join(st.Dir, "tor"),
+		Control:   cfg.TorControl,
+		Log:       log.With("part", "tor"),
+	}
+	if cfg.Network == torsup.Testnet {
+		if cfg.TestnetDir == "" {
+			return errors.New("testnet mode needs --testnet-dir DIR (the directory of `tails-server testnet up --dir DIR`)")
+		}
+		env, err := testnet.Load(cfg.TestnetDir)
+		if err != nil {
+			return fmt.Errorf("reading the private network in %s: %w", cfg.TestnetDir, err)
+		}
+		tcfg.JoinTorrc = splitLines(env.JoinTorrc)
+	}
+	d := &daemon{cfg: cfg, started: time.Now().UTC().Truncate(time.Second)}
+	d.svcs, err = services.New(st, nil, services.Builtin, services.Options{CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
+	if err != nil {
+		return fmt.Errorf("loading services: %w", err)
+	}
+	tcfg.Ready = d.svcs.TorReady
+	d.sup = torsup.New(tcfg)
+	d.svcs.SetTor(d.sup)
+	if err := d.sup.Check(); err != nil {
+		return err
+	}
+
+	ln, err := listen(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api.Handler(d, log.With("part", "api")), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("api listening", "socket", cfg.Socket)
+
+	torDone := make(chan struct{})
+	go func() {
+		defer close(torDone)
+		d.sup.Run(ctx)
+	}()
+	d.svcs.Start(ctx)
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return fmt.Errorf("serving the API: %w", err)
+	}
+	log.Info("stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	os.Remove(cfg.Socket)
+	d.svcs.Stop()
+	<-torDone
+	return nil
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// lockState makes sure that one daemon at a time uses a state dir.
+func lockState(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "daemon.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state dir %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another daemon already uses the state dir %s", dir)
+	}
+	return func() { f.Close() }, nil
+}
+
+// listen opens the API socket, mode 0660, replacing a stale one.
+func listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("socket directory: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&fs.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket: choose another --socket or remove it", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("a daemon already listens on %s", path)
+		}
+		os.Remove(path)
+	}
+	old := syscall.Umask(0o117)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}

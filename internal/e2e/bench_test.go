@@ -1,0 +1,287 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"tails-server/internal/client"
+	"tails-server/internal/onionkey"
+	"tails-server/internal/socks"
+	"tails-server/internal/staticweb"
+	"tails-server/internal/testnet"
+	"tails-server/internal/tor"
+)
+
+// BenchmarkTestnetUp measures a whole private network from nothing: the
+// seconds until the client reports bootstrap 100%, and until Up returns
+// (a real exit stream proven).
+func BenchmarkTestnetUp(b *testing.B) {
+	if _, err := exec.LookPath("tor"); err != nil {
+		b.Fatal("tor not installed: run `make bench`")
+	}
+	var boot, ready []float64
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		start := time.Now()
+		var at100 time.Duration
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		_, err := testnet.Up(ctx, testnet.Options{Dir: dir, Progress: func(line string) {
+			if at100 == 0 && strings.Contains(line, "100%") {
+				at100 = time.Since(start)
+			}
+		}})
+		cancel()
+		total := time.Since(start)
+		testnet.Down(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		boot = append(boot, at100.Seconds())
+		ready = append(ready, total.Seconds())
+	}
+	b.ReportMetric(median(boot), "s-to-bootstrap-100%")
+	b.ReportMetric(median(ready), "s-to-usable")
+}
+
+// BenchmarkOnionPublication compares, on the shared private network, the
+// seconds from `tails-server enable web` to the first successful fetch by
+// an independent client tor, with the same for a raw ADD_ONION sent by hand
+// to a freshly bootstrapped tor. Both sides start from a fresh tor and a
+// fresh client each iteration.
+func BenchmarkOnionPublication(b *testing.B) {
+	if tnet == nil {
+		b.Fatal("no private network: run `make bench`")
+	}
+	var daemonS, rawS []float64
+	for i := 0; i < b.N; i++ {
+		rawS = append(rawS, rawPublication(b).Seconds())
+		daemonS = append(daemonS, daemonPublication(b).Seconds())
+	}
+	d, r := median(daemonS), median(rawS)
+	b.ReportMetric(d, "s-daemon-enable-to-fetch")
+	b.ReportMetric(r, "s-raw-add_onion-to-fetch")
+	b.ReportMetric(d/r, "ratio")
+}
+
+// BenchmarkDaemonRSS reports the daemon's resident memory at rest, with
+// web enabled and reachable.
+func BenchmarkDaemonRSS(b *testing.B) {
+	if tnet == nil {
+		b.Fatal("no private network: run `make bench`")
+	}
+	var rss []float64
+	for i := 0; i < b.N; i++ {
+		d := benchDaemon(b)
+		out, err := exec.Command(bin, "--socket", d.socket, "enable", "web").CombinedOutput()
+		if err != nil {
+			b.Fatalf("enable: %v\n%s", err, out)
+		}
+		time.Sleep(10 * time.Second) // at rest: let the first checks settle
+		rss = append(rss, float64(vmRSS(b, d.cmd.Process.Pid))/1024)
+		d.stop()
+	}
+	b.ReportMetric(median(rss), "RSS-MiB")
+}
+
+type benchD struct {
+	socket string
+	cmd    *exec.Cmd
+}
+
+func (d *benchD) stop() {
+	d.cmd.Process.Signal(os.Interrupt)
+	d.cmd.Wait()
+}
+
+func benchDaemon(b *testing.B) *benchD {
+	b.Helper()
+	dir := b.TempDir()
+	d := &benchD{socket: filepath.Join(dir, "api.sock")}
+	d.cmd = exec.Command(bin, "daemon", "--state", filepath.Join(dir, "state"), "--network", "testnet",
+		"--testnet-dir", tnet.Dir, "--socket", d.socket)
+	if err := d.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(d.stop)
+	// Wait until its tor is ready (outside the measured time).
+	deadline := time.Now().Add(2 * time.Minute)
+	c := client.New(d.socket)
+	for {
+		st, err := c.Daemon(context.Background())
+		if err == nil && st.Tor.State == "ready" {
+			return d
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("daemon not ready: %v %+v", err, st.Tor)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// independentClient starts a client tor and gives it a credential through
+// its control port (ONION_CLIENT_AUTH_ADD), so no restart is needed.
+func independentClient(b *testing.B, name, addr string, key *onionkey.ClientKey) *testnet.Tor {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tr, err := tnet.StartTor(ctx, fmt.Sprintf("%s-%d", name, time.Now().UnixNano()), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tr.Stop() })
+	c := controlOf(b, tr)
+	defer c.Close()
+	if err := c.OnionClientAuthAdd(ctx, addr, key, "", false); err != nil {
+		b.Fatal(err)
+	}
+	return tr
+}
+
+func controlOf(b *testing.B, tr *testnet.Tor) *tor.Conn {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := tor.Dial(ctx, "tcp", tr.ControlAddr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Authenticate(ctx, ""); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// fetchUntil polls an HTTP GET through socksAddr until it succeeds and
+// returns when it did.
+func fetchUntil(b *testing.B, socksAddr, host string, limit time.Duration) time.Time {
+	b.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		if err := fetchOnce(socksAddr, host); err == nil {
+			return time.Now()
+		} else if time.Now().After(deadline) {
+			b.Fatalf("no fetch of %s within %s: %v", host, limit, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func fetchOnce(socksAddr, host string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := socks.Dial(ctx, socksAddr, host+":80", nil)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", host)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func rawPublication(b *testing.B) time.Duration {
+	b.Helper()
+	root := filepath.Join(b.TempDir(), "www")
+	staticweb.WriteWelcome(root, "Welcome")
+	srv, err := staticweb.Start(root, "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	svcTor, err := tnet.StartTor(ctx, fmt.Sprintf("raw-%d", time.Now().UnixNano()), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer svcTor.Stop()
+	key, _ := onionkey.GenerateServiceKey()
+	ck, _ := onionkey.GenerateClientKey()
+	client := independentClient(b, "raw-client", key.Address(), ck)
+	c := controlOf(b, svcTor)
+	defer c.Close()
+
+	start := time.Now()
+	if _, err := c.AddOnion(ctx, tor.AddOnionRequest{
+		Key:          key,
+		Ports:        []tor.PortMapping{{Virtual: 80, Target: srv.Addr()}},
+		ClientAuthV3: []string{ck.PublicBase32()},
+	}); err != nil {
+		b.Fatal(err)
+	}
+	return fetchUntil(b, client.SocksAddr, key.Address()+".onion", 2*time.Minute).Sub(start)
+}
+
+func daemonPublication(b *testing.B) time.Duration {
+	b.Helper()
+	d := benchDaemon(b)
+	defer d.stop()
+	c := client.New(d.socket)
+	cl, err := c.AddClient(context.Background(), "web", "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr, key, err := onionkey.ParseAuthPrivateLine(cl.Credential)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := independentClient(b, "daemon-client", addr, key)
+
+	start := time.Now()
+	enabled := make(chan error, 1)
+	go func() {
+		_, err := c.Enable(context.Background(), "web", 2*time.Minute)
+		enabled <- err
+	}()
+	at := fetchUntil(b, client.SocksAddr, addr+".onion", 2*time.Minute)
+	if err := <-enabled; err != nil {
+		b.Fatal(err)
+	}
+	return at.Sub(start)
+}
+
+func vmRSS(b *testing.B, pid int) int {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return kb
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

@@ -1,0 +1,809 @@
+// Package services runs the lifecycle of hosted services: it keeps each
+// service's onion key and authorized clients in the store, starts its
+// backend, publishes it as a v3 onion service with client authorization on
+// the daemon's tor, follows the descriptor uploads, and proves the service
+// reachable by fetching it through the onion with tor's own SOCKS port (a
+// self-check, repeated periodically; a failing service is re-published).
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"tails-server/internal/apitype"
+	"tails-server/internal/onionkey"
+	"tails-server/internal/socks"
+	"tails-server/internal/store"
+	"tails-server/internal/tor"
+)
+
+// Error is a failure the user can act on; Status is the HTTP status the API
+// answers with.
+type Error struct {
+	Status int
+	Msg    string
+	Hint   string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+func notFound(format string, args ...any) *Error {
+	return &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Tor is what services need of the daemon's tor.
+type Tor interface {
+	// Conn is the ready control connection, or nil.
+	Conn() *tor.Conn
+	// SocksAddr is tor's SOCKS port.
+	SocksAddr() string
+}
+
+// Options tune the manager.
+type Options struct {
+	// CheckInterval is the time between two self-checks of a reachable
+	// service (default 5 minutes).
+	CheckInterval time.Duration
+	// FailuresBeforeRepublish is how many failed checks in a row make
+	// the daemon re-publish the onion (default 3).
+	FailuresBeforeRepublish int
+	Log                     *slog.Logger
+}
+
+// Manager owns every hosted service.
+type Manager struct {
+	store   *store.Store
+	tor     Tor
+	catalog map[string]*Definition
+	opt     Options
+	log     *slog.Logger
+
+	mu   sync.Mutex
+	svcs map[string]*service
+}
+
+// service is the runtime of one hosted service.
+type service struct {
+	def *Definition
+
+	op sync.Mutex // serialises enable, disable, client changes
+
+	mu          sync.Mutex
+	rec         *store.Service
+	key         *onionkey.ServiceKey
+	selfKey     *onionkey.ClientKey
+	backend     Backend
+	state       string
+	err         string
+	added       *tor.Conn // connection the onion was added on
+	uploads     int
+	lastUpload  time.Time
+	lastCheck   *apitype.Check
+	republished int
+	changed     chan struct{}
+	stopChecks  context.CancelFunc
+}
+
+// New returns a manager over the services of the catalog.
+func New(st *store.Store, t Tor, catalog map[string]*Definition, opt Options) (*Manager, error) {
+	if opt.CheckInterval <= 0 {
+		opt.CheckInterval = 5 * time.Minute
+	}
+	if opt.FailuresBeforeRepublish <= 0 {
+		opt.FailuresBeforeRepublish = 3
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	m := &Manager{store: st, tor: t, catalog: catalog, opt: opt, log: opt.Log, svcs: map[string]*service{}}
+	for name, def := range catalog {
+		rec, err := st.Load(name)
+		if err != nil {
+			return nil, err
+		}
+		s := &service{def: def, rec: rec, state: apitype.StateDisabled, changed: make(chan struct{})}
+		if err := m.loadKeys(s); err != nil {
+			return nil, err
+		}
+		m.svcs[name] = s
+	}
+	return m, nil
+}
+
+// SetTor sets the tor the manager publishes on. Call before Start.
+func (m *Manager) SetTor(t Tor) { m.tor = t }
+
+// loadKeys reads the stored onion key; the address always comes from it.
+func (m *Manager) loadKeys(s *service) error {
+	b, err := m.store.ReadKey(s.def.Name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	k, err := onionkey.ParseSecretKeyFile(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", m.store.KeyPath(s.def.Name), err)
+	}
+	s.key = k
+	s.rec.Address = k.Address()
+	if s.rec.SelfCheckKey != "" {
+		ck, err := onionkey.ParseClientPrivateBase32(s.rec.SelfCheckKey)
+		if err != nil {
+			return fmt.Errorf("%s: self-check key: %w", s.def.Name, err)
+		}
+		s.selfKey = ck
+	}
+	return nil
+}
+
+func (m *Manager) get(name string) (*service, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.svcs[name]
+	if !ok {
+		names := make([]string, 0, len(m.svcs))
+		for n := range m.svcs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("unknown service %q", name),
+			Hint: fmt.Sprintf("`tails-server list` shows the services: %v", names)}
+	}
+	return s, nil
+}
+
+// setState changes the state and wakes up whoever waits for a change.
+// Call with s.mu held.
+func (s *service) setState(state, err string) {
+	s.state, s.err = state, err
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Start brings back every enabled service (after a daemon restart). Onions
+// are added once tor is ready, through TorReady.
+func (m *Manager) Start(ctx context.Context) {
+	for _, s := range m.all() {
+		s.mu.Lock()
+		enabled := s.rec.Enabled
+		s.mu.Unlock()
+		if !enabled {
+			continue
+		}
+		s.op.Lock()
+		if err := m.startBackend(s); err != nil {
+			m.log.Error("service did not start", "service", s.def.Name, "err", err)
+		} else if c := m.tor.Conn(); c != nil {
+			m.publish(ctx, s, c)
+		}
+		s.op.Unlock()
+	}
+}
+
+func (m *Manager) all() []*service {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*service, 0, len(m.svcs))
+	for _, s := range m.svcs {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].def.Name < out[j].def.Name })
+	return out
+}
+
+// TorReady re-adds every enabled service's onion on a new control
+// connection: after the daemon's tor restarted, or the system tor's control
+// connection came back.
+func (m *Manager) TorReady(ctx context.Context, c *tor.Conn) {
+	go m.followDescriptors(ctx, c)
+	for _, s := range m.all() {
+		s.op.Lock()
+		s.mu.Lock()
+		enabled, running := s.rec.Enabled, s.backend != nil
+		s.mu.Unlock()
+		if enabled && running {
+			m.publish(ctx, s, c)
+		}
+		s.op.Unlock()
+	}
+}
+
+// followDescriptors counts HS_DESC UPLOADED events per service.
+func (m *Manager) followDescriptors(ctx context.Context, c *tor.Conn) {
+	events, cancel, err := c.Subscribe("HS_DESC")
+	if err != nil {
+		m.log.Warn("cannot follow descriptor uploads", "err", err)
+		return
+	}
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			d, ok := tor.ParseHSDesc(ev)
+			if !ok || d.Action != "UPLOADED" {
+				continue
+			}
+			for _, s := range m.all() {
+				s.mu.Lock()
+				if s.key != nil && s.rec.Address == d.Address && s.added == c {
+					s.uploads++
+					s.lastUpload = time.Now()
+					if s.state == apitype.StateAddressed {
+						s.setState(apitype.StatePublished, "")
+					}
+				}
+				s.mu.Unlock()
+			}
+		}
+	}
+}
+
+// List returns every service of the catalog.
+func (m *Manager) List() []apitype.Service {
+	var out []apitype.Service
+	for _, s := range m.all() {
+		out = append(out, m.info(s, false))
+	}
+	return out
+}
+
+// Info returns one service, with details if asked.
+func (m *Manager) Info(name string, details bool) (apitype.Service, error) {
+	s, err := m.get(name)
+	if err != nil {
+		return apitype.Service{}, err
+	}
+	return m.info(s, details), nil
+}
+
+func (m *Manager) info(s *service, details bool) apitype.Service {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := apitype.Service{
+		Name:        s.def.Name,
+		Title:       s.def.Title,
+		Description: s.def.Description,
+		Enabled:     s.rec.Enabled,
+		State:       s.state,
+		Reachable:   s.state == apitype.StateReachable,
+		OnionPort:   s.def.OnionPort,
+		ClientAuth:  true,
+		Clients:     len(s.rec.Clients),
+		Error:       s.err,
+	}
+	if s.rec.Address != "" {
+		out.OnionAddress = s.rec.Address + ".onion"
+	}
+	if s.rec.Enabled && len(s.rec.Clients) == 0 {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("no client may connect yet: add one with `tails-server client add %s NAME`", s.def.Name))
+	}
+	if details {
+		d := &apitype.ServiceDetails{
+			DataDir:           m.store.ServiceDir(s.def.Name),
+			KeyFile:           m.store.KeyPath(s.def.Name),
+			DescriptorUploads: s.uploads,
+			LastCheck:         s.lastCheck,
+			Republished:       s.republished,
+		}
+		if s.backend != nil {
+			d.LocalAddress = s.backend.Addr()
+		}
+		if !s.lastUpload.IsZero() {
+			t := s.lastUpload
+			d.LastUpload = &t
+		}
+		out.Details = d
+	}
+	return out
+}
+
+// Enable makes the key if there is none, starts the backend, publishes the
+// onion and waits, at most wait, for the self-check to reach it. A service
+// that is not reachable in time stays enabled; its info says how far it got.
+func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration) (apitype.Service, error) {
+	s, err := m.get(name)
+	if err != nil {
+		return apitype.Service{}, err
+	}
+	if wait <= 0 {
+		wait = 120 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+
+	s.op.Lock()
+	if err := m.ensureKeys(s); err != nil {
+		s.op.Unlock()
+		return apitype.Service{}, err
+	}
+	if err := m.startBackend(s); err != nil {
+		s.op.Unlock()
+		return apitype.Service{}, err
+	}
+	s.mu.Lock()
+	s.rec.Enabled = true
+	err = m.store.Save(s.rec)
+	s.mu.Unlock()
+	if err != nil {
+		m.stopBackend(s, "")
+		s.op.Unlock()
+		return apitype.Service{}, fmt.Errorf("saving the state of %s: %w", name, err)
+	}
+	s.mu.Lock()
+	current := s.added
+	s.mu.Unlock()
+	if c := m.tor.Conn(); c != nil && c != current {
+		m.publish(ctx, s, c)
+	}
+	s.op.Unlock()
+
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	m.waitState(wctx, s, apitype.StateReachable, apitype.StateFailed)
+	return m.info(s, false), nil
+}
+
+// waitState waits until the service is in one of the states, or ctx ends.
+func (m *Manager) waitState(ctx context.Context, s *service, states ...string) {
+	for {
+		s.mu.Lock()
+		st, ch := s.state, s.changed
+		s.mu.Unlock()
+		for _, w := range states {
+			if st == w {
+				return
+			}
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (m *Manager) ensureKeys(s *service) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.key == nil {
+		k, err := onionkey.GenerateServiceKey()
+		if err != nil {
+			return err
+		}
+		// The key file is written first: the address is always derived
+		// from it, so a kill between the two writes loses nothing.
+		if err := m.store.WriteKey(s.def.Name, k.SecretKeyFile()); err != nil {
+			return fmt.Errorf("saving the onion key of %s: %w", s.def.Name, err)
+		}
+		s.key = k
+		s.rec.Address = k.Address()
+	}
+	if s.selfKey == nil {
+		ck, err := onionkey.GenerateClientKey()
+		if err != nil {
+			return err
+		}
+		s.selfKey = ck
+		s.rec.SelfCheckKey = ck.PrivateBase32()
+		if err := m.store.Save(s.rec); err != nil {
+			return fmt.Errorf("saving the state of %s: %w", s.def.Name, err)
+		}
+	}
+	return nil
+}
+
+func (m *Manager) startBackend(s *service) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.backend != nil {
+		return nil
+	}
+	s.setState(apitype.StateStarting, "")
+	b, err := s.def.Start(m.store.ServiceDir(s.def.Name))
+	if err != nil {
+		s.setState(apitype.StateFailed, "backend did not start: "+err.Error())
+		return fmt.Errorf("starting %s: %w", s.def.Name, err)
+	}
+	s.backend = b
+	return nil
+}
+
+// stopBackend stops the backend and the self-checks. Call with s.op held.
+func (m *Manager) stopBackend(s *service, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopChecks != nil {
+		s.stopChecks()
+		s.stopChecks = nil
+	}
+	if s.backend != nil {
+		s.backend.Close()
+		s.backend = nil
+	}
+	if state != "" {
+		s.setState(state, "")
+	}
+}
+
+// clientAuthKeys lists the public keys tor must accept: every client's
+// and the daemon's own self-check key. Call with s.mu held.
+func (s *service) clientAuthKeys() ([]string, error) {
+	keys := []string{s.selfKey.PublicBase32()}
+	for _, c := range s.rec.Clients {
+		k, err := onionkey.ParseClientPrivateBase32(c.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("client %s of %s: %w", c.Name, s.def.Name, err)
+		}
+		keys = append(keys, k.PublicBase32())
+	}
+	return keys, nil
+}
+
+// publish (re-)adds the service's onion on c and starts its self-checks.
+// Call with s.op held.
+func (m *Manager) publish(ctx context.Context, s *service, c *tor.Conn) {
+	m.publishOpts(ctx, s, c, false)
+}
+
+// publishOpts is publish; with drop, the open connections of the old onion
+// are cut (a client was revoked: its open rendezvous circuit must not go
+// on working with the re-added service).
+func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop bool) {
+	s.mu.Lock()
+	if s.stopChecks != nil {
+		s.stopChecks()
+		s.stopChecks = nil
+	}
+	prev := s.added
+	keys, err := s.clientAuthKeys()
+	if err != nil || s.backend == nil {
+		if err == nil {
+			err = errors.New("backend not running")
+		}
+		s.setState(apitype.StateFailed, err.Error())
+		s.mu.Unlock()
+		return
+	}
+	req := tor.AddOnionRequest{
+		Key:          s.key,
+		Ports:        []tor.PortMapping{{Virtual: s.def.OnionPort, Target: s.backend.Addr()}},
+		ClientAuthV3: keys,
+	}
+	addr, selfKey := s.rec.Address, s.selfKey
+	s.mu.Unlock()
+
+	if prev == c {
+		// Same connection: the old onion must go first, or tor refuses
+		// the new one as a collision.
+		if err := c.DelOnion(ctx, addr); err != nil {
+			m.log.Warn("removing the old onion", "service", s.def.Name, "err", err)
+		}
+		if drop {
+			m.dropConnections(ctx, s, c, addr)
+		}
+	}
+	if _, err := c.AddOnion(ctx, req); err != nil {
+		s.mu.Lock()
+		s.setState(apitype.StateFailed, "publishing the onion: "+err.Error())
+		s.mu.Unlock()
+		return
+	}
+	// The daemon's own credential, for the self-check through tor's SOCKS
+	// port. It lives only in tor's memory.
+	if err := c.OnionClientAuthAdd(ctx, addr, selfKey, "", false); err != nil {
+		m.log.Warn("adding the self-check credential", "service", s.def.Name, "err", err)
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.added = c
+	s.uploads = 0
+	s.stopChecks = cancel
+	s.setState(apitype.StateAddressed, "")
+	s.mu.Unlock()
+	m.log.Info("onion added", "service", s.def.Name, "address", addr+".onion")
+	go m.checkLoop(cctx, s, c)
+}
+
+// checkLoop proves the service reachable, then keeps checking it; after
+// FailuresBeforeRepublish failures in a row it re-publishes the onion.
+func (m *Manager) checkLoop(ctx context.Context, s *service, c *tor.Conn) {
+	// Wait for a first descriptor upload (or give up waiting after 30 s:
+	// the check itself says whether the service can be reached).
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	m.waitState(wctx, s, apitype.StatePublished)
+	cancel()
+
+	failures := 0
+	retry := 500 * time.Millisecond
+	reached := false
+	for ctx.Err() == nil {
+		res := m.checkOnce(ctx, s)
+		if ctx.Err() != nil {
+			return
+		}
+		s.mu.Lock()
+		s.lastCheck = &res
+		if res.OK {
+			failures, reached, retry = 0, true, 500*time.Millisecond
+			if s.state != apitype.StateReachable {
+				s.setState(apitype.StateReachable, "")
+			}
+		} else {
+			failures++
+			if reached {
+				s.setState(apitype.StateFailing, "self-check failed: "+res.Error)
+			} else {
+				s.err = "not reachable yet: " + res.Error
+			}
+		}
+		s.mu.Unlock()
+
+		wait := m.opt.CheckInterval
+		switch {
+		case !res.OK && reached && failures >= m.opt.FailuresBeforeRepublish:
+			m.log.Warn("service unreachable, re-publishing", "service", s.def.Name, "err", res.Error)
+			go m.republish(s, c)
+			return
+		case !res.OK && !reached:
+			// Not reachable yet: the descriptor may still be on its way.
+			wait = retry
+			retry = min(retry*2, 15*time.Second)
+		case !res.OK:
+			wait = 10 * time.Second
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (m *Manager) republish(s *service, c *tor.Conn) {
+	s.op.Lock()
+	defer s.op.Unlock()
+	s.mu.Lock()
+	ok := s.rec.Enabled && s.backend != nil && s.added == c
+	s.republished++
+	s.mu.Unlock()
+	if ok && m.tor.Conn() == c {
+		m.publish(context.Background(), s, c)
+	}
+}
+
+// checkOnce connects to the service through tor's SOCKS port and speaks
+// its protocol.
+func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
+	start := time.Now()
+	s.mu.Lock()
+	host := s.rec.Address + ".onion"
+	port := s.def.OnionPort
+	s.mu.Unlock()
+	err := func() error {
+		proxy := m.tor.SocksAddr()
+		if proxy == "" {
+			return errors.New("tor has no SOCKS port")
+		}
+		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		conn, err := socks.Dial(cctx, proxy, fmt.Sprintf("%s:%d", host, port), nil)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		return s.def.Probe(conn, host)
+	}()
+	res := apitype.Check{Time: start, OK: err == nil, Duration: time.Since(start)}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res
+}
+
+// Disable stops the backend and withdraws the onion. Key and clients stay.
+func (m *Manager) Disable(ctx context.Context, name string) (apitype.Service, error) {
+	s, err := m.get(name)
+	if err != nil {
+		return apitype.Service{}, err
+	}
+	s.op.Lock()
+	defer s.op.Unlock()
+	s.mu.Lock()
+	s.rec.Enabled = false
+	err = m.store.Save(s.rec)
+	added, addr := s.added, s.rec.Address
+	s.added = nil
+	s.mu.Unlock()
+	if err != nil {
+		return apitype.Service{}, fmt.Errorf("saving the state of %s: %w", name, err)
+	}
+	if added != nil {
+		if err := added.DelOnion(ctx, addr); err != nil {
+			m.log.Warn("removing the onion", "service", name, "err", err)
+		}
+		added.OnionClientAuthRemove(ctx, addr)
+		m.dropConnections(ctx, s, added, addr)
+	}
+	m.stopBackend(s, apitype.StateDisabled)
+	return m.info(s, false), nil
+}
+
+// dropConnections closes the rendezvous circuits of a withdrawn onion.
+func (m *Manager) dropConnections(ctx context.Context, s *service, c *tor.Conn, addr string) {
+	n, err := c.CloseServiceCircuits(ctx, addr)
+	if err != nil {
+		m.log.Warn("closing open connections", "service", s.def.Name, "err", err)
+		return
+	}
+	m.log.Info("open connections closed", "service", s.def.Name, "circuits", n)
+}
+
+// Stop stops every backend (daemon shutdown). The stored state stays as is,
+// so enabled services come back with the daemon.
+func (m *Manager) Stop() {
+	for _, s := range m.all() {
+		s.op.Lock()
+		m.stopBackend(s, "")
+		s.op.Unlock()
+	}
+}
+
+var clientName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`)
+
+func validClientName(name string) error {
+	if !clientName.MatchString(name) {
+		return &Error{Status: http.StatusBadRequest,
+			Msg:  fmt.Sprintf("invalid client name %q", name),
+			Hint: "use 1 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit"}
+	}
+	return nil
+}
+
+// Clients lists a service's clients (without their credentials).
+func (m *Manager) Clients(name string) ([]apitype.Client, error) {
+	s, err := m.get(name)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []apitype.Client{}
+	for _, c := range s.rec.Clients {
+		ac, err := clientOut(s, &c, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ac)
+	}
+	return out, nil
+}
+
+func clientOut(s *service, c *store.Client, secret bool) (apitype.Client, error) {
+	k, err := onionkey.ParseClientPrivateBase32(c.PrivateKey)
+	if err != nil {
+		return apitype.Client{}, fmt.Errorf("client %s of %s: %w", c.Name, s.def.Name, err)
+	}
+	out := apitype.Client{Name: c.Name, PublicKey: k.PublicBase32(), Added: c.Added}
+	if secret && s.rec.Address != "" {
+		out.Credential = k.AuthPrivateLine(s.rec.Address)
+	}
+	return out, nil
+}
+
+// Client returns one client with its credential.
+func (m *Manager) Client(name, client string) (apitype.Client, error) {
+	s, err := m.get(name)
+	if err != nil {
+		return apitype.Client{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.rec.Client(client)
+	if c == nil {
+		return apitype.Client{}, notFound("%s has no client %q", name, client)
+	}
+	if s.rec.Address == "" {
+		return apitype.Client{}, &Error{Status: http.StatusConflict,
+			Msg:  fmt.Sprintf("%s has no onion address yet", name),
+			Hint: fmt.Sprintf("enable it first: tails-server enable %s", name)}
+	}
+	return clientOut(s, c, true)
+}
+
+// AddClient makes a new client key pair, stores it, and re-publishes the
+// onion if the service is enabled so that the client may connect.
+func (m *Manager) AddClient(ctx context.Context, name, client string) (apitype.Client, error) {
+	s, err := m.get(name)
+	if err != nil {
+		return apitype.Client{}, err
+	}
+	if err := validClientName(client); err != nil {
+		return apitype.Client{}, err
+	}
+	s.op.Lock()
+	defer s.op.Unlock()
+	if err := m.ensureKeys(s); err != nil {
+		return apitype.Client{}, err
+	}
+	k, err := onionkey.GenerateClientKey()
+	if err != nil {
+		return apitype.Client{}, err
+	}
+	s.mu.Lock()
+	if s.rec.Client(client) != nil {
+		s.mu.Unlock()
+		return apitype.Client{}, &Error{Status: http.StatusConflict,
+			Msg:  fmt.Sprintf("%s already has a client %q", name, client),
+			Hint: fmt.Sprintf("show its credential with `tails-server client show %s %s`, or pick another name", name, client)}
+	}
+	rec := *s.rec
+	rec.Clients = append(append([]store.Client(nil), s.rec.Clients...),
+		store.Client{Name: client, PrivateKey: k.PrivateBase32(), Added: time.Now().UTC().Truncate(time.Second)})
+	if err := m.store.Save(&rec); err != nil {
+		s.mu.Unlock()
+		return apitype.Client{}, fmt.Errorf("saving the state of %s: %w", name, err)
+	}
+	s.rec = &rec
+	out, err := clientOut(s, s.rec.Client(client), true)
+	s.mu.Unlock()
+	m.republishIfUp(ctx, s, false)
+	return out, err
+}
+
+// RemoveClient forgets a client and re-publishes the onion without it, so
+// that its credential no longer opens the service.
+func (m *Manager) RemoveClient(ctx context.Context, name, client string) error {
+	s, err := m.get(name)
+	if err != nil {
+		return err
+	}
+	s.op.Lock()
+	defer s.op.Unlock()
+	s.mu.Lock()
+	if s.rec.Client(client) == nil {
+		s.mu.Unlock()
+		return notFound("%s has no client %q", name, client)
+	}
+	rec := *s.rec
+	rec.Clients = nil
+	for _, c := range s.rec.Clients {
+		if c.Name != client {
+			rec.Clients = append(rec.Clients, c)
+		}
+	}
+	if err := m.store.Save(&rec); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("saving the state of %s: %w", name, err)
+	}
+	s.rec = &rec
+	s.mu.Unlock()
+	m.republishIfUp(ctx, s, true)
+	return nil
+}
+
+// republishIfUp re-adds the onion with the current client list, cutting
+// open connections if drop. Call with s.op held.
+func (m *Manager) republishIfUp(ctx context.Context, s *service, drop bool) {
+	s.mu.Lock()
+	up := s.rec.Enabled && s.backend != nil
+	s.mu.Unlock()
+	if c := m.tor.Conn(); up && c != nil {
+		m.publishOpts(ctx, s, c, drop)
+	}
+}

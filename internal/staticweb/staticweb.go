@@ -1,0 +1,136 @@
+// Package staticweb is the backend of the built-in `web` service: a static
+// file server for one directory, listening on loopback only. It is plain
+// net/http: no directory listings, no dot files, no symlinks out of the
+// root, and no client address in any log (onion clients all come from
+// 127.0.0.1 anyway, and we keep it that way).
+package staticweb
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Server serves one directory over HTTP on a loopback address.
+type Server struct {
+	root string
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+}
+
+// Start serves root on addr (for example "127.0.0.1:0" for a free port).
+func Start(root, addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{root: root, ln: ln, done: make(chan struct{})}
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	go func() {
+		defer close(s.done)
+		s.srv.Serve(ln)
+	}()
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the server.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	return err
+}
+
+// ServeHTTP serves files from the root, refusing anything that leaves it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	root, err := os.OpenRoot(s.root)
+	if err != nil {
+		http.Error(w, "document root unavailable", http.StatusInternalServerError)
+		return
+	}
+	defer root.Close()
+	name := strings.TrimPrefix(filepath.Clean("/"+r.URL.Path), "/")
+	for _, part := range strings.Split(name, "/") {
+		if strings.HasPrefix(part, ".") {
+			http.NotFound(w, r)
+			return
+		}
+	}
+	if name == "" {
+		name = "."
+	}
+	fi, err := root.Stat(name)
+	if err == nil && fi.IsDir() {
+		name = filepath.Join(name, "index.html")
+		fi, err = root.Stat(name)
+	}
+	if err != nil || !fi.Mode().IsRegular() {
+		http.NotFound(w, r)
+		return
+	}
+	// os.Root refuses symlinks that lead out of the root.
+	f, err := root.Open(name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+}
+
+var welcome = template.Must(template.New("welcome").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5;color:#241f31}</style>
+</head>
+<body>
+<h1>{{.Title}}</h1>
+<p>This page is served by tails-server from its host's own machine, reachable only as a Tor onion service.</p>
+<p>The host can replace it: put files in <code>{{.Dir}}</code>.</p>
+</body>
+</html>
+`))
+
+// WriteWelcome creates dir with a welcome page as index.html, unless the
+// directory already has one.
+func WriteWelcome(dir, title string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	p := filepath.Join(dir, "index.html")
+	if _, err := os.Stat(p); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var b strings.Builder
+	if err := welcome.Execute(&b, struct{ Title, Dir string }{title, dir}); err != nil {
+		return err
+	}
+	return os.WriteFile(p, []byte(b.String()), 0o644)
+}

@@ -1,0 +1,371 @@
+// Package torsup keeps the daemon connected to a working tor. In the
+// "testnet" and "public" network modes it launches its own tor with a torrc
+// it generates, follows bootstrap, and restarts tor with backoff whenever it
+// dies. In the "system" mode it attaches to an existing tor's control port or
+// socket, never changes that tor's configuration, and reconnects when the
+// connection drops. After every (re)connection it calls the Ready hook, so
+// that the caller can re-add its onion services: onions added over a control
+// connection die with it.
+package torsup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"tails-server/internal/apitype"
+	"tails-server/internal/tor"
+)
+
+// Network modes.
+const (
+	Testnet = "testnet"
+	System  = "system"
+	Public  = "public"
+)
+
+// MinTorVersion is the oldest tor the daemon works with: v3 client
+// authorization over the control port (ONION_CLIENT_AUTH_*) and
+// vanguards-lite for onion services.
+const MinTorVersion = "0.4.8.1"
+
+// Config says which tor to use and how.
+type Config struct {
+	Mode string
+	// TorBinary is the tor to launch in testnet and public modes.
+	TorBinary string
+	// DataDir is the DataDirectory of the daemon's own tor.
+	DataDir string
+	// JoinTorrc holds the lines with which the daemon's own tor joins the
+	// private network (testnet mode only).
+	JoinTorrc []string
+	// Control is the control port ("127.0.0.1:9051") or socket path of
+	// the system tor (system mode only).
+	Control string
+	// Password is the control password of the system tor, if it uses
+	// HASHEDPASSWORD authentication.
+	Password string
+	// Ready is called, in its own goroutine, after every successful
+	// (re)connection to a bootstrapped tor.
+	Ready func(ctx context.Context, c *tor.Conn)
+	Log   *slog.Logger
+}
+
+// Supervisor owns the daemon's connection to tor.
+type Supervisor struct {
+	cfg Config
+
+	mu     sync.Mutex
+	status apitype.Tor
+	conn   *tor.Conn
+	socks  string
+	ready  chan struct{} // closed while a ready connection exists
+	proc   *tor.Process
+}
+
+// New returns a supervisor; Run starts it.
+func New(cfg Config) *Supervisor {
+	if cfg.TorBinary == "" {
+		cfg.TorBinary = "tor"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Supervisor{cfg: cfg, ready: make(chan struct{}), status: apitype.Tor{State: "starting"}}
+}
+
+// Check verifies, before anything starts, that the configuration can work:
+// the tor binary exists and is recent enough, the data dir can be made.
+func (s *Supervisor) Check() error {
+	switch s.cfg.Mode {
+	case Testnet, Public:
+		if err := tor.CheckVersion(s.cfg.TorBinary, MinTorVersion); err != nil {
+			return err
+		}
+		if s.cfg.Mode == Testnet && len(s.cfg.JoinTorrc) == 0 {
+			return errors.New("testnet mode needs the private network's join.torrc (--testnet-dir DIR)")
+		}
+		return os.MkdirAll(s.cfg.DataDir, 0o700)
+	case System:
+		if s.cfg.Control == "" {
+			return errors.New("system mode needs the tor control port or socket (--tor-control ADDR)")
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown network mode %q (use testnet, system or public)", s.cfg.Mode)
+}
+
+// Status returns what is known of tor now.
+func (s *Supervisor) Status() apitype.Tor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	st.SocksAddr = s.socks
+	if s.proc != nil && s.proc.Cmd != nil && s.proc.Cmd.Process != nil {
+		st.PID = s.proc.Cmd.Process.Pid
+	}
+	return st
+}
+
+// Conn returns the ready control connection, or nil while there is none.
+func (s *Supervisor) Conn() *tor.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn
+}
+
+// SocksAddr returns the address of tor's SOCKS port, or "".
+func (s *Supervisor) SocksAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.socks
+}
+
+// WaitReady waits until a ready connection exists or ctx ends.
+func (s *Supervisor) WaitReady(ctx context.Context) (*tor.Conn, error) {
+	for {
+		s.mu.Lock()
+		ch, c := s.ready, s.conn
+		s.mu.Unlock()
+		if c != nil {
+			return c, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("tor is not ready (%s)", s.Status().State)
+		}
+	}
+}
+
+func (s *Supervisor) setState(state, summary string) {
+	s.mu.Lock()
+	s.status.State, s.status.Summary = state, summary
+	s.mu.Unlock()
+}
+
+// Run keeps tor going until ctx ends, then stops the tor it launched.
+func (s *Supervisor) Run(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := s.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.cfg.Log.Warn("tor connection lost", "err", err)
+		s.setState("down", oneLine(err))
+		if time.Since(start) > time.Minute {
+			backoff = time.Second
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(backoff*2, 30*time.Second)
+		s.mu.Lock()
+		s.status.Restarts++
+		s.mu.Unlock()
+	}
+}
+
+// session runs one tor (or one attachment) from start to loss.
+func (s *Supervisor) session(ctx context.Context) error {
+	var conn *tor.Conn
+	var exited <-chan struct{}
+	switch s.cfg.Mode {
+	case System:
+		c, err := s.attach(ctx)
+		if err != nil {
+			return err
+		}
+		conn = c
+	default:
+		p, c, err := s.launch(ctx)
+		if err != nil {
+			return err
+		}
+		defer p.Stop()
+		conn, exited = c, p.Exited()
+	}
+	defer conn.Close()
+
+	info, err := conn.GetInfo(ctx, "version", "net/listeners/socks")
+	if err != nil {
+		return fmt.Errorf("asking tor for its version and SOCKS port: %w", err)
+	}
+	socks := firstListener(info["net/listeners/socks"])
+	s.mu.Lock()
+	s.status.Version = strings.Fields(info["version"] + " ")[0]
+	s.socks = socks
+	s.mu.Unlock()
+
+	if err := s.waitBootstrap(ctx, conn, exited); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.conn = conn
+	s.status.State, s.status.Summary = "ready", "Done"
+	close(s.ready)
+	s.mu.Unlock()
+	s.cfg.Log.Info("tor ready", "version", s.status.Version, "socks", socks)
+	defer func() {
+		s.mu.Lock()
+		s.conn = nil
+		s.ready = make(chan struct{})
+		s.mu.Unlock()
+	}()
+	if s.cfg.Ready != nil {
+		go s.cfg.Ready(ctx, conn)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-conn.Done():
+		if err := conn.Err(); err != nil {
+			return fmt.Errorf("control connection closed: %w", err)
+		}
+		return errors.New("control connection closed")
+	case <-exited:
+		return errors.New("tor exited")
+	}
+}
+
+func (s *Supervisor) attach(ctx context.Context) (*tor.Conn, error) {
+	network, addr := "tcp", s.cfg.Control
+	if strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, "unix:") {
+		network, addr = "unix", strings.TrimPrefix(addr, "unix:")
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := tor.Dial(dctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to tor's control port %s: %w", s.cfg.Control, err)
+	}
+	if err := c.Authenticate(dctx, s.cfg.Password); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("authenticating to tor's control port %s: %w", s.cfg.Control, err)
+	}
+	return c, nil
+}
+
+// Torrc returns the lines of the daemon's own tor's configuration, beyond
+// those the launcher adds (DataDirectory, ControlPort, cookie, log).
+func (s *Supervisor) Torrc() []string {
+	var lines []string
+	if s.cfg.Mode == Testnet {
+		lines = append(lines, s.cfg.JoinTorrc...)
+	}
+	// The SOCKS port serves the reachability self-check; it listens on
+	// loopback only, on a free port, and tells onion errors apart.
+	return append(lines, "SocksPort 127.0.0.1:auto ExtendedErrors")
+}
+
+func (s *Supervisor) launch(ctx context.Context) (*tor.Process, *tor.Conn, error) {
+	s.setState("starting", "launching tor")
+	lctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	p, err := tor.Launch(lctx, tor.LaunchOptions{
+		Binary:  s.cfg.TorBinary,
+		DataDir: s.cfg.DataDir,
+		Torrc:   s.Torrc(),
+		LogPath: filepath.Join(s.cfg.DataDir, "notice.log"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := tor.Dial(lctx, "tcp", p.ControlAddr)
+	if err == nil {
+		err = c.Authenticate(lctx, "")
+		if err != nil {
+			c.Close()
+		}
+	}
+	if err != nil {
+		p.Stop()
+		return nil, nil, fmt.Errorf("connecting to the launched tor: %w", err)
+	}
+	s.mu.Lock()
+	s.proc = p
+	s.mu.Unlock()
+	return p, c, nil
+}
+
+// waitBootstrap follows STATUS_CLIENT events until tor reports 100%.
+func (s *Supervisor) waitBootstrap(ctx context.Context, c *tor.Conn, exited <-chan struct{}) error {
+	events, cancel, err := c.Subscribe("STATUS_CLIENT")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	info, err := c.GetInfo(ctx, "status/bootstrap-phase")
+	if err != nil {
+		return err
+	}
+	if b, ok := tor.ParseBootstrapPhase(info["status/bootstrap-phase"]); ok {
+		s.setBootstrap(b)
+		if b.Progress == 100 {
+			return nil
+		}
+	}
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return errors.New("control connection closed during bootstrap")
+			}
+			if b, ok := tor.ParseBootstrap(ev); ok {
+				s.setBootstrap(b)
+				if b.Progress == 100 {
+					return nil
+				}
+			}
+		case <-c.Done():
+			return errors.New("control connection closed during bootstrap")
+		case <-exited:
+			return errors.New("tor exited during bootstrap")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Supervisor) setBootstrap(b tor.Bootstrap) {
+	s.mu.Lock()
+	s.status.State = "bootstrapping"
+	s.status.Bootstrap = b.Progress
+	s.status.Summary = b.Summary
+	s.mu.Unlock()
+}
+
+// firstListener takes the first address of a GETINFO net/listeners/* answer
+// (a space-separated list of quoted addresses).
+func firstListener(v string) string {
+	f := strings.Fields(v)
+	if len(f) == 0 {
+		return ""
+	}
+	if u, err := strconv.Unquote(f[0]); err == nil {
+		return u
+	}
+	return strings.Trim(f[0], `"`)
+}
+
+func oneLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

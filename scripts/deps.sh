@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what tails-server needs, idempotently: Debian packages with
+# apt-get (only those missing), Go modules, and, for tests, staticcheck.
+#   scripts/deps.sh run    what `make demo` needs (tor)
+#   scripts/deps.sh test   what `make test` needs (tor, curl, staticcheck)
+# Fails (non-zero) if something cannot be installed: with CI=true the tests
+# must never turn a missing dependency into a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what=${1:-run}
+# program -> Debian package
+declare -A need=([tor]=tor [tor-gencert]=tor [curl]=curl)
+if [ "$what" = test ]; then
+	need+=([nc]=netcat-openbsd)
+fi
+
+missing=()
+for prog in "${!need[@]}"; do
+	command -v "$prog" >/dev/null 2>&1 || missing+=("${need[$prog]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+	echo "deps: installing Debian packages: $pkgs"
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	# Never let the package start a system tor that would reach the
+	# public network: deny service starts during the install.
+	guard=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+		$sudo chmod 755 /usr/sbin/policy-rc.d
+		guard=1
+	fi
+	trap '[ -n "$guard" ] && $sudo rm -f /usr/sbin/policy-rc.d' EXIT
+	$sudo apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $pkgs
+fi
+
+go mod download
+
+if [ "$what" = test ]; then
+	gobin=$(go env GOPATH)/bin
+	if ! [ -x "$gobin/staticcheck" ]; then
+		echo "deps: installing staticcheck"
+		go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	fi
+fi
+
+for prog in "${!need[@]}"; do
+	command -v "$prog" >/dev/null 2>&1 || { echo "deps: $prog still missing after install" >&2; exit 1; }
+done
