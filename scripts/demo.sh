@@ -47,15 +47,20 @@ cdir=$demo/client
 rm -rf "$cdir"; mkdir -p "$cdir/auth"; chmod 700 "$cdir" "$cdir/auth"
 printf '%s\n' "$cred" >"$cdir/auth/demo.auth_private"
 chmod 600 "$cdir/auth/demo.auth_private"
-socks_port=$(( 20000 + RANDOM % 20000 ))
 { cat "$demo/net/join.torrc"
   echo "DataDirectory $cdir/data"
-  echo "SocksPort 127.0.0.1:$socks_port"
+  echo "SocksPort 127.0.0.1:auto"
   echo "ClientOnionAuthDir $cdir/auth"
   echo "Log notice file $cdir/notice.log"
 } >"$cdir/torrc"
 tor -f "$cdir/torrc" --ignore-missing-torrc >/dev/null 2>&1 &
 client_pid=$!
+socks_port=""
+for _ in $(seq 300); do
+	socks_port=$(sed -n 's/.*Socks listener listening on port \([0-9]*\).*/\1/p' "$cdir/notice.log" 2>/dev/null | tail -1)
+	[ -n "$socks_port" ] && break
+	sleep 0.1
+done
 page=""
 for _ in $(seq 60); do
 	if page=$(curl -s --max-time 20 --socks5-hostname "127.0.0.1:$socks_port" "http://$addr/"); then break; fi

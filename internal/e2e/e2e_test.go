@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -100,14 +101,14 @@ type daemon struct {
 	state  string
 	socket string
 	cmd    *exec.Cmd
-	log    *bytes.Buffer
+	log    *syncBuffer
 }
 
-func startDaemon(t *testing.T, state, socket string) *daemon {
+func startDaemon(t *testing.T, state, socket string, extra ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, state: state, socket: socket, log: &bytes.Buffer{}}
-	d.cmd = exec.Command(bin, "daemon", "--state", state, "--network", "testnet",
-		"--testnet-dir", tnet.Dir, "--socket", socket, "--check-interval", "20s")
+	d := &daemon{t: t, state: state, socket: socket, log: &syncBuffer{}}
+	d.cmd = exec.Command(bin, append([]string{"daemon", "--state", state, "--network", "testnet",
+		"--testnet-dir", tnet.Dir, "--socket", socket, "--check-interval", "20s"}, extra...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -180,6 +181,25 @@ func (d *daemon) service(name string) apitype.Service {
 		d.t.Fatal(err)
 	}
 	return s
+}
+
+// syncBuffer is a buffer the daemon's output goroutine writes while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // waitFor polls f until it returns nil or the time is up.

@@ -565,7 +565,7 @@ func (m *Manager) checkLoop(ctx context.Context, s *service, c *tor.Conn) {
 			wait = retry
 			retry = min(retry*2, 15*time.Second)
 		case !res.OK:
-			wait = 10 * time.Second
+			wait = min(10*time.Second, m.opt.CheckInterval)
 		}
 		select {
 		case <-time.After(wait):
@@ -602,7 +602,11 @@ func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 		}
 		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
-		conn, err := socks.Dial(cctx, proxy, fmt.Sprintf("%s:%d", host, port), nil)
+		target := fmt.Sprintf("%s:%d", host, port)
+		conn, err := socks.Dial(cctx, proxy, target, nil)
+		if socks.IsCode(err, socks.CodeOnionMissingAuth) && m.restoreSelfCredential(cctx, s) {
+			conn, err = socks.Dial(cctx, proxy, target, nil)
+		}
 		if err != nil {
 			return err
 		}
@@ -614,6 +618,26 @@ func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 		res.Error = err.Error()
 	}
 	return res
+}
+
+// restoreSelfCredential gives tor the daemon's own client credential
+// again. Tor forgets credentials added over the control port whenever it
+// reloads its configuration (SETCONF, SIGHUP), so a "missing client
+// authorization" answer to the self-check is repaired here.
+func (m *Manager) restoreSelfCredential(ctx context.Context, s *service) bool {
+	c := m.tor.Conn()
+	s.mu.Lock()
+	addr, key := s.rec.Address, s.selfKey
+	s.mu.Unlock()
+	if c == nil || key == nil {
+		return false
+	}
+	if err := c.OnionClientAuthAdd(ctx, addr, key, "", false); err != nil {
+		m.log.Warn("restoring the self-check credential", "service", s.def.Name, "err", err)
+		return false
+	}
+	m.log.Info("self-check credential restored", "service", s.def.Name)
+	return true
 }
 
 // Disable stops the backend and withdraws the onion. Key and clients stay.

@@ -373,7 +373,7 @@ func TestLayPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p[0] != [4]int{20000, 20001, 20002, 20003} || p[7][3] != 20073 || 20073 != 20000+portSpan-1 {
+	if p[0] != [4]int{20000, 20001, 20002, 20003} || p[7][3] != 20073 || 20000+portSpan-1 != 20073 {
 		t.Errorf("layout: %v", p)
 	}
 	p, err = layPorts(0)

@@ -121,11 +121,27 @@ func (s *Supervisor) Conn() *tor.Conn {
 	return s.conn
 }
 
-// SocksAddr returns the address of tor's SOCKS port, or "".
+// SocksAddr returns the address of tor's SOCKS port, or "". It asks tor
+// each time: an "auto" port moves when tor reopens its listeners (for
+// example after DisableNetwork was set and cleared).
 func (s *Supervisor) SocksAddr() string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.socks
+	c, cached := s.conn, s.socks
+	s.mu.Unlock()
+	if c == nil {
+		return cached
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := c.GetInfo(ctx, "net/listeners/socks")
+	if err != nil {
+		return cached
+	}
+	addr := firstListener(info["net/listeners/socks"])
+	s.mu.Lock()
+	s.socks = addr
+	s.mu.Unlock()
+	return addr
 }
 
 // WaitReady waits until a ready connection exists or ctx ends.
