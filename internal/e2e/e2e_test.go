@@ -372,6 +372,16 @@ func TestWebEndToEnd(t *testing.T) {
 			}
 			return nil
 		})
+		// The daemon proves the service reachable again by itself; then a
+		// client that comes back finds it. (A client that hammers it during
+		// the outage may fetch the old descriptor again and, as Tor does,
+		// wait before asking the same directories once more.)
+		waitFor(t, 120*time.Second, "web reachable after tor restart", func() error {
+			if s := d.service("web"); !s.Reachable {
+				return fmt.Errorf("state %s: %s", s.State, s.Error)
+			}
+			return nil
+		})
 		waitFor(t, 120*time.Second, "fetch after tor restart", fetch(alice))
 		if got := d.service("web").OnionAddress; got != addr {
 			t.Fatalf("address changed to %s", got)
