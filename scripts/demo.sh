@@ -21,7 +21,8 @@ cleanup() {
 	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
 	"$bin" testnet down --dir "$demo/net" || true
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'cleanup; exit 0' INT TERM
 
 "$bin" testnet down --dir "$demo/net" 2>/dev/null || true
 echo "demo: starting the private Tor network in $demo/net"
@@ -52,12 +53,13 @@ chmod 600 "$cdir/auth/demo.auth_private"
   echo "SocksPort 127.0.0.1:auto"
   echo "ClientOnionAuthDir $cdir/auth"
   echo "Log notice file $cdir/notice.log"
+  echo "__OwningControllerProcess $$"
 } >"$cdir/torrc"
 tor -f "$cdir/torrc" --ignore-missing-torrc >/dev/null 2>&1 &
 client_pid=$!
 socks_port=""
 for _ in $(seq 300); do
-	socks_port=$(sed -n 's/.*Socks listener listening on port \([0-9]*\).*/\1/p' "$cdir/notice.log" 2>/dev/null | tail -1)
+	socks_port=$(sed -n 's/.*Socks listener listening on port \([0-9]*\).*/\1/p' "$cdir/notice.log" 2>/dev/null | tail -1 || true)
 	[ -n "$socks_port" ] && break
 	sleep 0.1
 done
