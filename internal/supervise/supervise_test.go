@@ -1,0 +1,114 @@
+package supervise
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func waitUntil(t *testing.T, limit time.Duration, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRestartsAfterKillAndKeepsLogs(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "backend.log")
+	p, err := Start(Spec{
+		Name:       "test",
+		Argv:       []string{"/bin/sh", "-c", "echo started $$; exec sleep 60"},
+		LogPath:    logPath,
+		MinBackoff: 10 * time.Millisecond,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	waitUntil(t, 5*time.Second, "first output", func() bool { return len(p.Logs(0)) == 1 })
+	first := p.Status().PID
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "restart", func() bool {
+		st := p.Status()
+		return st.Running && st.PID != first && st.Restarts == 1
+	})
+	if st := p.Status(); st.LastExit != "killed by signal killed" {
+		t.Errorf("last exit %q", st.LastExit)
+	}
+	waitUntil(t, 5*time.Second, "second output", func() bool { return len(p.Logs(0)) == 2 })
+	b, _ := os.ReadFile(logPath)
+	if strings.Count(string(b), "started") != 2 {
+		t.Fatalf("log file:\n%s", b)
+	}
+}
+
+func TestBackoffOnCrashLoop(t *testing.T) {
+	p, err := Start(Spec{Name: "crash", Argv: []string{"/bin/false"}, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	p.Stop()
+	// 100+200+400 ms of backoff fit in 1.2 s, 100+200+400+800 do not.
+	if r := p.Status().Restarts; r < 2 || r > 4 {
+		t.Fatalf("%d restarts in 1.2 s with backoff from 100 ms", r)
+	}
+}
+
+func TestStopKillsTheGroupAndMissingProgram(t *testing.T) {
+	p, err := Start(Spec{Name: "group", Argv: []string{"/bin/sh", "-c", "sleep 60 & echo $!; wait"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "child pid", func() bool { return len(p.Logs(0)) == 1 })
+	grandchild, err := strconv.Atoi(p.Logs(1)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Stop()
+	// The backgrounded sleep was in the group: it is gone (or a zombie
+	// waiting for init), not left running.
+	waitUntil(t, 5*time.Second, "grandchild gone", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", grandchild))
+		return err != nil || strings.Contains(string(b), ") Z ")
+	})
+	if st := p.Status(); st.Running {
+		t.Fatalf("still running: %+v", st)
+	}
+	if _, err := Start(Spec{Name: "missing", Argv: []string{"/nonexistent/program"}}, nil); err == nil || !strings.Contains(err.Error(), "/nonexistent/program") {
+		t.Fatalf("missing program: %v", err)
+	}
+}
+
+func TestFollow(t *testing.T) {
+	p, err := Start(Spec{Name: "follow", Argv: []string{"/bin/sh", "-c", "sleep 0.2; echo one; echo two; exec sleep 60"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ch := p.Follow(ctx)
+	var got []string
+	for l := range ch {
+		got = append(got, l)
+		if len(got) == 2 {
+			break
+		}
+	}
+	if strings.Join(got, ",") != "one,two" {
+		t.Fatalf("followed %q", got)
+	}
+}
