@@ -1,0 +1,200 @@
+// Package install installs a service's Debian packages with apt-get and
+// reports progress as it goes. It is idempotent: packages already installed
+// are not touched, and nothing runs when all are. Progress comes from
+// apt's machine-readable status stream (APT::Status-Fd), not from parsing
+// its human output. Service starts by maintainer scripts are denied while
+// it runs (a policy-rc.d that exits 101), because the daemon supervises
+// every backend itself.
+package install
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Progress is one step of an installation.
+type Progress struct {
+	// Percent is apt's overall progress (0–100) within the current stage.
+	Percent float64 `json:"percent" yaml:"percent"`
+	// Stage is "update", "download" or "install".
+	Stage string `json:"stage" yaml:"stage"`
+	// Package is the package being worked on, when known.
+	Package string `json:"package,omitempty" yaml:"package,omitempty"`
+	// Message is apt's description of the step.
+	Message string `json:"message" yaml:"message"`
+}
+
+var packageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{1,62}$`)
+
+// ValidPackage reports whether name is a valid Debian package name.
+func ValidPackage(name string) bool { return packageName.MatchString(name) }
+
+// Installer runs apt-get.
+type Installer struct {
+	// AptGet and DpkgQuery are the programs used (defaults: apt-get,
+	// dpkg-query); tests may point them elsewhere.
+	AptGet, DpkgQuery string
+	// PolicyRC is the policy-rc.d path (default /usr/sbin/policy-rc.d).
+	PolicyRC string
+
+	mu sync.Mutex // one apt-get at a time
+}
+
+// Missing returns the packages of names that are not installed.
+func (in *Installer) Missing(ctx context.Context, names []string) ([]string, error) {
+	for _, n := range names {
+		if !ValidPackage(n) {
+			return nil, fmt.Errorf("invalid Debian package name %q", n)
+		}
+	}
+	var missing []string
+	for _, n := range names {
+		out, err := exec.CommandContext(ctx, or(in.DpkgQuery, "dpkg-query"), "-W", "-f=${Status}", "--", n).Output()
+		if err != nil || !bytes.Equal(bytes.TrimSpace(out), []byte("install ok installed")) {
+			missing = append(missing, n)
+		}
+	}
+	return missing, nil
+}
+
+// Install installs the packages that are missing, calling progress for
+// every step. It runs `apt-get update` first only if the install fails for
+// lack of package lists.
+func (in *Installer) Install(ctx context.Context, names []string, progress func(Progress)) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	missing, err := in.Missing(ctx, names)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	undo, err := in.denyServiceStarts()
+	if err != nil {
+		return err
+	}
+	defer undo()
+	args := append([]string{"install", "-y", "-q", "--no-install-recommends", "--"}, missing...)
+	err = in.aptGet(ctx, args, progress)
+	if err != nil && strings.Contains(err.Error(), "Unable to locate package") {
+		if uerr := in.aptGet(ctx, []string{"update", "-q"}, progress); uerr != nil {
+			return uerr
+		}
+		err = in.aptGet(ctx, args, progress)
+	}
+	if err != nil {
+		return err
+	}
+	still, err := in.Missing(ctx, missing)
+	if err == nil && len(still) > 0 {
+		err = fmt.Errorf("apt-get finished but %s is still not installed", strings.Join(still, ", "))
+	}
+	return err
+}
+
+// denyServiceStarts installs a policy-rc.d denying service starts, unless
+// one exists, and returns how to remove it.
+func (in *Installer) denyServiceStarts() (func(), error) {
+	path := or(in.PolicyRC, "/usr/sbin/policy-rc.d")
+	if _, err := os.Stat(path); err == nil {
+		return func() {}, nil
+	}
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n# written by tails-server while it installs packages\nexit 101\n"), 0o755); err != nil {
+		return nil, fmt.Errorf("denying service starts during the install: %w", err)
+	}
+	return func() { os.Remove(path) }, nil
+}
+
+// aptGet runs apt-get with its status stream on fd 3.
+func (in *Installer) aptGet(ctx context.Context, args []string, progress func(Progress)) error {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
+	full := append([]string{"-o", "APT::Status-Fd=3", "-o", "Dpkg::Use-Pty=0"}, args...)
+	cmd := exec.CommandContext(ctx, or(in.AptGet, "apt-get"), full...)
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C")
+	cmd.ExtraFiles = []*os.File{pw}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	stage := "install"
+	if len(args) > 0 && args[0] == "update" {
+		stage = "update"
+	}
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		return fmt.Errorf("apt-get not available: %w", err)
+	}
+	pw.Close()
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		ParseStatus(pr, stage, progress)
+	}()
+	err = cmd.Wait()
+	<-read
+	if err != nil {
+		return fmt.Errorf("apt-get %s failed: %s", args[0], lastLine(out.String()))
+	}
+	return nil
+}
+
+// ParseStatus reads apt's status stream (APT::Status-Fd) and calls
+// progress for each step: "pmstatus:PKG:PERCENT:MESSAGE",
+// "dlstatus:...", and errors ("pmerror:...") as messages.
+func ParseStatus(r io.Reader, stage string, progress func(Progress)) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		kind, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		pkg, rest, _ := strings.Cut(rest, ":")
+		pct, msg, _ := strings.Cut(rest, ":")
+		p := Progress{Stage: stage, Package: pkg, Message: msg}
+		switch kind {
+		case "dlstatus":
+			p.Stage = "download"
+		case "pmstatus":
+			if stage != "update" {
+				p.Stage = "install"
+			}
+		case "pmerror", "pmconffile", "media-change":
+			p.Message = kind + ": " + rest
+		default:
+			continue
+		}
+		if v, err := strconv.ParseFloat(pct, 64); err == nil {
+			p.Percent = v
+		}
+		progress(p)
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return l
+		}
+	}
+	return "no output"
+}
+
+func or(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,90 @@
+package install
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"tails-server/internal/testenv"
+)
+
+func TestParseStatus(t *testing.T) {
+	stream := `dlstatus:1:0:Retrieving file 1 of 1
+dlstatus:1:45.5:Retrieving file 1 of 1
+pmstatus:hello:20:Preparing hello (amd64)
+pmstatus:hello:60:Unpacking hello (amd64)
+pmstatus:hello:100:Installed hello (amd64)
+pmerror:/var/cache/apt/archives/x.deb:50:trying to overwrite
+garbage line
+`
+	var got []Progress
+	ParseStatus(strings.NewReader(stream), "install", func(p Progress) { got = append(got, p) })
+	if len(got) != 6 {
+		t.Fatalf("got %d steps: %+v", len(got), got)
+	}
+	if got[1].Stage != "download" || got[1].Percent != 45.5 {
+		t.Errorf("download step %+v", got[1])
+	}
+	if got[4].Package != "hello" || got[4].Percent != 100 || got[4].Stage != "install" {
+		t.Errorf("install step %+v", got[4])
+	}
+	if !strings.HasPrefix(got[5].Message, "pmerror: ") {
+		t.Errorf("error step %+v", got[5])
+	}
+}
+
+func TestRefusesBadPackageNames(t *testing.T) {
+	var in Installer
+	for _, bad := range []string{"", "-o", "a b", "x;rm", "Upper", "pkg\n", "a/b"} {
+		if _, err := in.Missing(context.Background(), []string{bad}); err == nil {
+			t.Errorf("package name %q accepted", bad)
+		}
+	}
+}
+
+// TestInstallRealPackage installs Debian's tiny `hello` package for real
+// (removing it first if present), with progress, then checks that a
+// second install is a no-op.
+func TestInstallRealPackage(t *testing.T) {
+	testenv.RequireProgram(t, "apt-get")
+	if os.Geteuid() != 0 {
+		if testenv.InCI() {
+			t.Fatal("CI runs as root; this test installs a package")
+		}
+		t.Skip("installing packages needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	exec.CommandContext(ctx, "apt-get", "remove", "-y", "-q", "hello").Run()
+	in := &Installer{}
+	missing, err := in.Missing(ctx, []string{"hello"})
+	if err != nil || len(missing) != 1 {
+		t.Fatalf("missing = %v, %v", missing, err)
+	}
+	var steps []Progress
+	if err := in.Install(ctx, []string{"hello"}, func(p Progress) { steps = append(steps, p) }); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("hello").Output(); err != nil || !strings.Contains(string(out), "Hello, world!") {
+		t.Fatalf("hello after install: %q %v", out, err)
+	}
+	sawInstall := false
+	for _, s := range steps {
+		if s.Stage == "install" && s.Package == "hello" {
+			sawInstall = true
+		}
+	}
+	if !sawInstall {
+		t.Fatalf("no install progress for hello: %+v", steps)
+	}
+	steps = nil
+	if err := in.Install(ctx, []string{"hello"}, func(p Progress) { steps = append(steps, p) }); err != nil || len(steps) != 0 {
+		t.Fatalf("second install: %v, %d steps (want a no-op)", err, len(steps))
+	}
+	if err := in.Install(ctx, []string{"no-such-package-tails-server"}, nil); err == nil || strings.Count(err.Error(), "\n") > 0 {
+		t.Fatalf("unknown package: %v", err)
+	}
+}
