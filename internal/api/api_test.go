@@ -33,7 +33,7 @@ func (d fakeDaemon) Services() *services.Manager { return d.m }
 func serve(t *testing.T) (*client.Client, string) {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "state"))
+	st, err := store.Open(filepath.Join(dir, "state"), filepath.Join(dir, "volatile"))
 	if err != nil {
 		t.Fatal(err)
 	}

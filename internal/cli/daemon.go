@@ -18,7 +18,8 @@ import (
 func runDaemon(e *env, args []string) error {
 	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
 	var cfg daemon.Config
-	fs.StringVar(&cfg.StateDir, "state", "", "state directory (required)")
+	fs.StringVar(&cfg.StateDir, "state", "", "state directory, the persistent root (required)")
+	fs.StringVar(&cfg.VolatileDir, "volatile-dir", "", "root of amnesic services (default /run/tails-server/volatile-HASH)")
 	fs.StringVar(&cfg.Network, "network", "", "testnet, system or public (required)")
 	fs.StringVar(&cfg.TestnetDir, "testnet-dir", "", "testnet mode: directory of the private network")
 	fs.StringVar(&cfg.TorControl, "tor-control", "", "system mode: tor's control port (127.0.0.1:9051) or socket path")

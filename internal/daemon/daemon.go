@@ -4,6 +4,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,12 +31,15 @@ var Version = "0.1.0-dev"
 
 // Config is the daemon's configuration, from the command line.
 type Config struct {
-	StateDir   string
-	Network    string // testnet, system or public
-	TestnetDir string // testnet mode: the private network's directory
-	TorControl string // system mode: control port or socket
-	TorBinary  string
-	Socket     string
+	StateDir string
+	// VolatileDir is the root of amnesic services (default under /run,
+	// see DefaultVolatileDir).
+	VolatileDir string
+	Network     string // testnet, system or public
+	TestnetDir  string // testnet mode: the private network's directory
+	TorControl  string // system mode: control port or socket
+	TorBinary   string
+	Socket      string
 	// CheckInterval is the time between self-checks of a reachable service.
 	CheckInterval time.Duration
 	Log           *slog.Logger
@@ -67,20 +72,15 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Log = slog.Default()
 	}
 	log := cfg.Log
-	st, err := store.Open(cfg.StateDir)
-	if err != nil {
-		return err
+	if cfg.VolatileDir == "" {
+		cfg.VolatileDir = DefaultVolatileDir(cfg.StateDir)
 	}
-	unlock, err := lockState(st.Dir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-
+	// Check what needs no disk first: a bad tor or network setting must
+	// leave nothing behind.
 	tcfg := torsup.Config{
 		Mode:      cfg.Network,
 		TorBinary: cfg.TorBinary,
-		DataDir:   filepath.Join(st.Dir, "tor"),
+		DataDir:   filepath.Join(cfg.StateDir, "tor"),
 		Control:   cfg.TorControl,
 		Log:       log.With("part", "tor"),
 	}
@@ -94,17 +94,27 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		tcfg.JoinTorrc = splitLines(env.JoinTorrc)
 	}
-	d := &daemon{cfg: cfg, started: time.Now().UTC().Truncate(time.Second)}
-	d.svcs, err = services.New(st, nil, services.Builtin, services.Options{CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
+	sup := torsup.New(tcfg)
+	if err := sup.Check(); err != nil {
+		return err
+	}
+
+	st, err := store.Open(cfg.StateDir, cfg.VolatileDir)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockState(st.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	d := &daemon{cfg: cfg, started: time.Now().UTC().Truncate(time.Second), sup: sup}
+	d.svcs, err = services.New(st, sup, services.Builtin, services.Options{CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
 	if err != nil {
 		return fmt.Errorf("loading services: %w", err)
 	}
-	tcfg.Ready = d.svcs.TorReady
-	d.sup = torsup.New(tcfg)
-	d.svcs.SetTor(d.sup)
-	if err := d.sup.Check(); err != nil {
-		return err
-	}
+	sup.SetReady(d.svcs.TorReady)
 
 	ln, err := listen(cfg.Socket)
 	if err != nil {
@@ -135,6 +145,18 @@ func Run(ctx context.Context, cfg Config) error {
 	d.svcs.Stop()
 	<-torDone
 	return nil
+}
+
+// DefaultVolatileDir is the volatile root for a state dir: under /run
+// (gone at reboot), one per state dir so that several daemons can share a
+// machine.
+func DefaultVolatileDir(stateDir string) string {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		abs = stateDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join("/run/tails-server", "volatile-"+hex.EncodeToString(sum[:6]))
 }
 
 func splitLines(s string) []string {

@@ -45,7 +45,7 @@ func TestBadInputWithoutDaemon(t *testing.T) {
 		{"tor missing", []string{"daemon", "--state", filepath.Join(tmp, "s1"), "--network", "public", "--tor", filepath.Join(tmp, "no-tor"), "--socket", filepath.Join(tmp, "b.sock")}, 1, "apt-get install tor"},
 		{"unknown network", []string{"daemon", "--state", filepath.Join(tmp, "s2"), "--network", "moon"}, 2, "unknown network"},
 		{"testnet without dir", []string{"daemon", "--state", filepath.Join(tmp, "s3"), "--network", "testnet", "--socket", filepath.Join(tmp, "c.sock")}, 1, "--testnet-dir"},
-		{"socket path is a file", []string{"daemon", "--state", filepath.Join(tmp, "s4"), "--network", "system", "--tor-control", "127.0.0.1:1", "--socket", notSocket}, 1, "not a socket"},
+		{"socket path is a file", []string{"daemon", "--state", filepath.Join(tmp, "s4"), "--network", "system", "--tor-control", "127.0.0.1:1", "--volatile-dir", filepath.Join(tmp, "v4"), "--socket", notSocket}, 1, "not a socket"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -97,6 +97,6 @@ func TestBadInputWithDaemon(t *testing.T) {
 		t.Fatalf("clients after refused input:\n%s", out)
 	}
 	// A second daemon on the same state dir is refused.
-	_, stderr, code := cli(t, nil, "daemon", "--state", d.state, "--network", "testnet", "--testnet-dir", tnet.Dir, "--socket", filepath.Join(tmp, "other.sock"))
+	_, stderr, code := cli(t, nil, "daemon", "--state", d.state, "--network", "testnet", "--testnet-dir", tnet.Dir, "--volatile-dir", filepath.Join(tmp, "v"), "--socket", filepath.Join(tmp, "other.sock"))
 	wantOneLineError(t, stderr, code, 1, "another daemon")
 }

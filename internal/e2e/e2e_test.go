@@ -108,7 +108,7 @@ func startDaemon(t *testing.T, state, socket string, extra ...string) *daemon {
 	t.Helper()
 	d := &daemon{t: t, state: state, socket: socket, log: &syncBuffer{}}
 	d.cmd = exec.Command(bin, append([]string{"daemon", "--state", state, "--network", "testnet",
-		"--testnet-dir", tnet.Dir, "--socket", socket, "--check-interval", "20s"}, extra...)...)
+		"--volatile-dir", state + "-volatile", "--testnet-dir", tnet.Dir, "--socket", socket, "--check-interval", "20s"}, extra...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -299,7 +299,8 @@ func TestWebEndToEnd(t *testing.T) {
 	if !regexp.MustCompile(`^[a-z2-7]{56}\.onion$`).MatchString(addr) {
 		t.Fatalf("onion address %q", addr)
 	}
-	key := filepath.Join(state, "services", "web", "hs_ed25519_secret_key")
+	// web is amnesic by default: its files are in the volatile root.
+	key := filepath.Join(state+"-volatile", "services", "web", "hs_ed25519_secret_key")
 	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("onion key %s: %v %v, want mode 0600", key, fi.Mode(), err)
 	}

@@ -118,9 +118,6 @@ func New(st *store.Store, t Tor, catalog map[string]*Definition, opt Options) (*
 	return m, nil
 }
 
-// SetTor sets the tor the manager publishes on. Call before Start.
-func (m *Manager) SetTor(t Tor) { m.tor = t }
-
 // loadKeys reads the stored onion key; the address always comes from it.
 func (m *Manager) loadKeys(s *service) error {
 	b, err := m.store.ReadKey(s.def.Name)

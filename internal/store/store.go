@@ -1,5 +1,6 @@
 // Package store keeps the daemon's state on disk: one directory per hosted
-// service holding a JSON record and the service's onion key, every file
+// service, in a persistent or a volatile root, holding a JSON record, the
+// service's onion key, its config and its data; every file
 // written atomically (temp file, fsync, rename, fsync of the directory) so
 // that a kill at any instant leaves either the old or the new version.
 package store
@@ -8,10 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -72,6 +75,11 @@ type Service struct {
 	// made; it never changes for the life of the state.
 	Address string   `json:"address,omitempty"`
 	Clients []Client `json:"clients,omitempty"`
+	// Persistent mirrors the root the service lives in.
+	Persistent bool `json:"persistent"`
+	// Options holds the values the user set (by option name); options
+	// not set have their defaults.
+	Options map[string]string `json:"options,omitempty"`
 	// SelfCheckKey is the x25519 private key (base32) of the daemon's own
 	// client credential, used by the reachability self-check.
 	SelfCheckKey string `json:"self_check_key,omitempty"`
@@ -87,32 +95,98 @@ func (s *Service) Client(name string) *Client {
 	return nil
 }
 
-// Store is a state directory.
+// Store holds the services' files in two roots: a persistent one (in
+// Tails, the Persistent Storage) and a volatile one (under /run, gone at
+// reboot). A service lives in the root its persistence option names;
+// SetPersistent moves it between them atomically.
 type Store struct {
+	// Dir is the persistent root (the daemon's --state dir).
 	Dir string
+	// Volatile is the volatile root.
+	Volatile string
 }
 
-// Open checks that dir is a writable directory (creating it, mode 0700, if
-// missing) and returns the store in it.
-func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("state dir %s cannot be created: %w", dir, errors.Unwrap(err))
+// Open checks that both roots are writable directories (creating them,
+// mode 0700, if missing), finishes or undoes any move a crash interrupted,
+// and returns the store.
+func Open(persistent, volatile string) (*Store, error) {
+	for _, dir := range []string{persistent, volatile} {
+		if err := os.MkdirAll(filepath.Join(dir, "services"), 0o700); err != nil {
+			return nil, fmt.Errorf("state dir %s cannot be created: %w", dir, errors.Unwrap(err))
+		}
+		probe, err := os.CreateTemp(dir, ".write-test-*")
+		if err != nil {
+			return nil, fmt.Errorf("state dir %s is not writable", dir)
+		}
+		probe.Close()
+		os.Remove(probe.Name())
 	}
-	probe, err := os.CreateTemp(dir, ".write-test-*")
-	if err != nil {
-		return nil, fmt.Errorf("state dir %s is not writable", dir)
-	}
-	probe.Close()
-	os.Remove(probe.Name())
-	if err := os.MkdirAll(filepath.Join(dir, "services"), 0o700); err != nil {
+	s := &Store{Dir: persistent, Volatile: volatile}
+	if err := s.recover(); err != nil {
 		return nil, err
 	}
-	return &Store{Dir: dir}, nil
+	return s, nil
 }
 
-// ServiceDir is where a service's files live.
+func (s *Store) servicesDir(persistent bool) string {
+	if persistent {
+		return filepath.Join(s.Dir, "services")
+	}
+	return filepath.Join(s.Volatile, "services")
+}
+
+// recover removes half-made copies and, where a crash left a service in
+// both roots, keeps the copy whose record agrees with its root.
+func (s *Store) recover() error {
+	for _, p := range []bool{true, false} {
+		ents, err := os.ReadDir(s.servicesDir(p))
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), ".moving-") {
+				if err := os.RemoveAll(filepath.Join(s.servicesDir(p), e.Name())); err != nil {
+					return err
+				}
+				continue
+			}
+			if !p {
+				continue
+			}
+			other := filepath.Join(s.servicesDir(false), e.Name())
+			if _, err := os.Stat(other); err != nil {
+				continue
+			}
+			// In both roots: the destination's record was written with
+			// its new root before the rename; the source's was not.
+			rec, err := readRecord(filepath.Join(s.servicesDir(true), e.Name(), "service.json"))
+			loser := other
+			if err == nil && !rec.Persistent {
+				loser = filepath.Join(s.servicesDir(true), e.Name())
+			}
+			if err := os.RemoveAll(loser); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ServiceDir is where a service's files live now: its directory in the
+// persistent root if there is one, else in the volatile root (the amnesic
+// default for a new service).
 func (s *Store) ServiceDir(name string) string {
-	return filepath.Join(s.Dir, "services", name)
+	p := filepath.Join(s.servicesDir(true), name)
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return filepath.Join(s.servicesDir(false), name)
+}
+
+// IsPersistent reports whether the service lives in the persistent root.
+func (s *Store) IsPersistent(name string) bool {
+	_, err := os.Stat(filepath.Join(s.servicesDir(true), name))
+	return err == nil
 }
 
 // KeyPath is the service's onion key, in Tor's hs_ed25519_secret_key format.
@@ -124,21 +198,146 @@ func (s *Store) recordPath(name string) string {
 	return filepath.Join(s.ServiceDir(name), "service.json")
 }
 
-// Load returns the stored record of a service, or a fresh one.
-func (s *Store) Load(name string) (*Service, error) {
-	b, err := os.ReadFile(s.recordPath(name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return &Service{Name: name}, nil
-	}
+func readRecord(path string) (*Service, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var rec Service
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("%s: malformed service record: %v", s.recordPath(name), err)
+		return nil, fmt.Errorf("%s: malformed service record: %v", path, err)
+	}
+	return &rec, nil
+}
+
+// SetPersistent moves a service's files (record, key, config, data) to the
+// persistent or the volatile root: copied into a temporary directory of the
+// destination, synced, renamed into place, then removed from the source. A
+// crash at any point leaves one complete copy that Open keeps.
+func (s *Store) SetPersistent(name string, persistent bool) error {
+	src := s.ServiceDir(name)
+	rec, err := s.Load(name)
+	if err != nil {
+		return err
+	}
+	if s.IsPersistent(name) == persistent {
+		rec.Persistent = persistent
+		return s.Save(rec)
+	}
+	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
+		rec.Persistent = persistent
+		if err := os.MkdirAll(filepath.Join(s.servicesDir(persistent), name), 0o700); err != nil {
+			return err
+		}
+		return s.Save(rec)
+	}
+	parent := s.servicesDir(persistent)
+	tmp, err := os.MkdirTemp(parent, "."+name+".moving-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // no-op once renamed
+	if err := copyTree(src, tmp); err != nil {
+		return fmt.Errorf("moving %s: %w", name, err)
+	}
+	rec.Persistent = persistent
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := WriteFile(filepath.Join(tmp, "service.json"), append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(parent, name)); err != nil {
+		return err
+	}
+	if err := syncDir(parent); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(src); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(src))
+}
+
+// Wipe removes every file of a service, in both roots.
+func (s *Store) Wipe(name string) error {
+	for _, p := range []bool{true, false} {
+		if err := os.RemoveAll(filepath.Join(s.servicesDir(p), name)); err != nil {
+			return err
+		}
+		if err := syncDir(s.servicesDir(p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyTree copies regular files, directories and symlinks from src into
+// the existing directory dst, keeping modes, syncing every file.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			if rel == "." {
+				return os.Chmod(dst, info.Mode().Perm())
+			}
+			return os.Mkdir(target, info.Mode().Perm())
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case d.Type().IsRegular():
+			return copyFile(path, target, info.Mode().Perm())
+		}
+		return nil // sockets, fifos: not state
+	})
+}
+
+func copyFile(src, dst string, perm fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// Load returns the stored record of a service, or a fresh one.
+func (s *Store) Load(name string) (*Service, error) {
+	rec, err := readRecord(s.recordPath(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Service{Name: name, Persistent: s.IsPersistent(name)}, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	rec.Name = name
-	return &rec, nil
+	rec.Persistent = s.IsPersistent(name)
+	return rec, nil
 }
 
 // Save writes a service's record atomically, mode 0600.

@@ -92,7 +92,7 @@ func (s *Supervisor) Check() error {
 		if s.cfg.Mode == Testnet && len(s.cfg.JoinTorrc) == 0 {
 			return errors.New("testnet mode needs the private network's join.torrc (--testnet-dir DIR)")
 		}
-		return os.MkdirAll(s.cfg.DataDir, 0o700)
+		return nil
 	case System:
 		if s.cfg.Control == "" {
 			return errors.New("system mode needs the tor control port or socket (--tor-control ADDR)")
@@ -101,6 +101,10 @@ func (s *Supervisor) Check() error {
 	}
 	return fmt.Errorf("unknown network mode %q (use testnet, system or public)", s.cfg.Mode)
 }
+
+// SetReady sets the hook called after every (re)connection; call it
+// before Run.
+func (s *Supervisor) SetReady(f func(ctx context.Context, c *tor.Conn)) { s.cfg.Ready = f }
 
 // Status returns what is known of tor now.
 func (s *Supervisor) Status() apitype.Tor {
@@ -287,6 +291,9 @@ func (s *Supervisor) Torrc() []string {
 
 func (s *Supervisor) launch(ctx context.Context) (*tor.Process, *tor.Conn, error) {
 	s.setState("starting", "launching tor")
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return nil, nil, err
+	}
 	lctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	p, err := tor.Launch(lctx, tor.LaunchOptions{
