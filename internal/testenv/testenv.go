@@ -42,6 +42,12 @@ func debianPackage(program string) string {
 		return "tor"
 	case "nc":
 		return "netcat-openbsd"
+	case "lua5.4", "luac5.4":
+		return "lua5.4"
+	case "nft":
+		return "nftables"
+	case "ip":
+		return "iproute2"
 	}
 	return program
 }
