@@ -6,3 +6,5 @@ require (
 	filippo.io/edwards25519 v1.2.0
 	go.yaml.in/yaml/v3 v3.0.6
 )
+
+require github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e

@@ -42,6 +42,7 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 		{"POST /services/{name}/clients", h.addClient},
 		{"GET /services/{name}/clients/{client}", h.client},
 		{"DELETE /services/{name}/clients/{client}", h.removeClient},
+		{"GET /services/{name}/share", h.share},
 	} {
 		mux.Handle(withPrefix(r.pattern), h.wrap(r.fn))
 	}
@@ -173,4 +174,8 @@ func (h *handler) addClient(w http.ResponseWriter, r *http.Request) (any, error)
 func (h *handler) removeClient(w http.ResponseWriter, r *http.Request) (any, error) {
 	err := h.d.Services().RemoveClient(r.Context(), r.PathValue("name"), r.PathValue("client"))
 	return struct{}{}, err
+}
+
+func (h *handler) share(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.d.Services().Share(r.PathValue("name"), r.URL.Query().Get("client"))
 }

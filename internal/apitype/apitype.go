@@ -121,3 +121,22 @@ type Client struct {
 type ClientRequest struct {
 	Name string `json:"name"`
 }
+
+// Share is what a client needs to connect to a service: `tails-server
+// share` prints it, the GUI shows it with QR codes.
+type Share struct {
+	Service      string `json:"service" yaml:"service"`
+	OnionAddress string `json:"onion_address" yaml:"onion_address"`
+	OnionPort    int    `json:"onion_port" yaml:"onion_port"`
+	// URI is the address in the form the usual client opens
+	// (http://..., mumble://..., irc://...).
+	URI string `json:"uri" yaml:"uri"`
+	// Instructions say, briefly, how to connect with the usual client.
+	Instructions string `json:"instructions,omitempty" yaml:"instructions,omitempty"`
+	ClientAuth   bool   `json:"client_auth" yaml:"client_auth"`
+	// Client and Credential are set when a client was named: the line
+	// its tor reads from a *.auth_private file.
+	Client     string   `json:"client,omitempty" yaml:"client,omitempty"`
+	Credential string   `json:"credential,omitempty" yaml:"credential,omitempty"`
+	Warnings   []string `json:"warnings,omitempty" yaml:"warnings,omitempty"`
+}

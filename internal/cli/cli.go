@@ -73,6 +73,7 @@ func init() {
 		{"enable", "SERVICE [--wait 120s]", "start a service and publish it as an onion", runEnable},
 		{"disable", "SERVICE", "stop a service and withdraw its onion", runDisable},
 		{"client", "add|remove|list|show SERVICE [NAME] [--format yaml|auth-private]", "manage who may connect", runClient},
+		{"share", "SERVICE [--client NAME] [--qr]", "print what a client needs to connect, with QR codes", runShare},
 		{"version", "", "print the version", runVersion},
 		{"help", "", "show this help", nil},
 	}

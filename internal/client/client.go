@@ -203,3 +203,14 @@ func (c *Client) AddClient(ctx context.Context, name, client string) (apitype.Cl
 func (c *Client) RemoveClient(ctx context.Context, name, client string) error {
 	return c.do(ctx, http.MethodDelete, svcPath(name, "clients", client), nil, nil)
 }
+
+// Share returns what a client needs to connect (with client's credential
+// if client is not empty).
+func (c *Client) Share(ctx context.Context, name, client string) (apitype.Share, error) {
+	var sh apitype.Share
+	p := svcPath(name, "share")
+	if client != "" {
+		p += "?client=" + url.QueryEscape(client)
+	}
+	return sh, c.do(ctx, http.MethodGet, p, nil, &sh)
+}

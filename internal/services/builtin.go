@@ -33,6 +33,11 @@ type Definition struct {
 	Probe func(conn net.Conn, host string) error
 	// DocRoot, when set, is the subdirectory of the data dir served.
 	DocRoot string
+	// ConnectURI is how a client opens the service; "{address}" and
+	// "{port}" are replaced.
+	ConnectURI string
+	// Instructions tell a client, briefly, how to connect.
+	Instructions string
 }
 
 // Builtin is the catalog of services built into the binary.
@@ -50,7 +55,13 @@ var Builtin = map[string]*Definition{
 			}
 			return staticweb.Start(root, "127.0.0.1:0")
 		},
-		Probe: probeHTTP,
+		Probe:      probeHTTP,
+		ConnectURI: "http://{address}/",
+		Instructions: "Open the address in the Tor Browser. With client authorization, " +
+			"the browser asks for the key when it first opens the address: paste the " +
+			"last part of the credential (after \"x25519:\"), or put the whole " +
+			"credential line in a file ending in .auth_private in the directory that " +
+			"ClientOnionAuthDir names in your torrc.",
 	},
 }
 

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -683,6 +684,49 @@ func (m *Manager) Stop() {
 		m.stopBackend(s, "")
 		s.op.Unlock()
 	}
+}
+
+// Share returns what a client needs to connect; with a client name, its
+// credential too.
+func (m *Manager) Share(name, client string) (apitype.Share, error) {
+	s, err := m.get(name)
+	if err != nil {
+		return apitype.Share{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rec.Address == "" {
+		return apitype.Share{}, &Error{Status: http.StatusConflict,
+			Msg:  fmt.Sprintf("%s has no onion address yet", name),
+			Hint: fmt.Sprintf("enable it first: tails-server enable %s", name)}
+	}
+	addr := s.rec.Address + ".onion"
+	out := apitype.Share{
+		Service:      name,
+		OnionAddress: addr,
+		OnionPort:    s.def.OnionPort,
+		URI: strings.NewReplacer("{address}", addr, "{port}", fmt.Sprint(s.def.OnionPort)).
+			Replace(s.def.ConnectURI),
+		Instructions: s.def.Instructions,
+		ClientAuth:   true,
+	}
+	if client != "" {
+		c := s.rec.Client(client)
+		if c == nil {
+			return apitype.Share{}, notFound("%s has no client %q", name, client)
+		}
+		ac, err := clientOut(s, c, true)
+		if err != nil {
+			return apitype.Share{}, err
+		}
+		out.Client, out.Credential = client, ac.Credential
+	} else if len(s.rec.Clients) > 0 {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("client authorization is on: give each person their own credential (`tails-server share %s --client NAME`)", name))
+	}
+	if !s.rec.Enabled {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%s is disabled: enable it before sharing", name))
+	}
+	return out, nil
 }
 
 var clientName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`)
