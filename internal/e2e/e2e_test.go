@@ -320,6 +320,16 @@ func TestWebEndToEnd(t *testing.T) {
 		t.Fatalf("client list:\n%s", list)
 	}
 
+	share := d.mustCLI("share", "web", "--client", "alice", "--qr")
+	for _, want := range []string{"uri: http://" + addr + "/", "credential: " + cred, "# QR code: address", "# QR code: credential of alice"} {
+		if !strings.Contains(share, want) {
+			t.Fatalf("share lacks %q:\n%s", want, share)
+		}
+	}
+	if plain := d.mustCLI("share", "web"); strings.Contains(plain, "QR code") || strings.Contains(plain, "credential:") {
+		t.Fatalf("share without a terminal, --qr or --client:\n%s", plain)
+	}
+
 	alice := newOnionClient(t, "alice", cred)
 	url := "http://" + addr + "/"
 	fetch := func(c *onionClient) func() error {
