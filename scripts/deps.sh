@@ -12,7 +12,7 @@ what=${1:-run}
 # program -> Debian package
 declare -A need=([tor]=tor [tor-gencert]=tor [curl]=curl)
 if [ "$what" = test ]; then
-	need+=([nc]=netcat-openbsd [nft]=nftables [ip]=iproute2 [setpriv]=util-linux [lua5.4]=lua5.4 [luac5.4]=lua5.4)
+	need+=([nc]=netcat-openbsd [nft]=nftables [ip]=iproute2 [setpriv]=util-linux [lua5.4]=lua5.4 [luac5.4]=lua5.4 [lighttpd]=lighttpd)
 fi
 
 missing=()
