@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,10 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 		{"GET /services/{name}/clients/{client}", h.client},
 		{"DELETE /services/{name}/clients/{client}", h.removeClient},
 		{"GET /services/{name}/share", h.share},
+		{"GET /services/{name}/options/{option}", h.getOption},
+		{"PUT /services/{name}/options/{option}", h.setOption},
+		{"POST /services/{name}/remove", h.remove},
+		{"GET /services/{name}/logs", h.logs},
 	} {
 		mux.Handle(withPrefix(r.pattern), h.wrap(r.fn))
 	}
@@ -64,6 +69,9 @@ func withPrefix(pattern string) string {
 	method, path, _ := strings.Cut(pattern, " ")
 	return method + " " + apitype.Version + path
 }
+
+// errStreamed tells wrap that the handler wrote its answer itself.
+var errStreamed = errors.New("streamed")
 
 type handler struct {
 	d   Daemon
@@ -95,6 +103,9 @@ func (h *handler) guard(next *http.ServeMux) http.Handler {
 func (h *handler) wrap(fn func(http.ResponseWriter, *http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, err := fn(w, r)
+		if errors.Is(err, errStreamed) {
+			return
+		}
 		if err != nil {
 			var se *services.Error
 			if errors.As(err, &se) {
@@ -135,7 +146,8 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) (any, error) {
 }
 
 func (h *handler) info(w http.ResponseWriter, r *http.Request) (any, error) {
-	return h.d.Services().Info(r.PathValue("name"), r.URL.Query().Get("details") == "1")
+	q := r.URL.Query()
+	return h.d.Services().Info(r.PathValue("name"), q.Get("details") == "1", q.Get("show_secrets") == "1")
 }
 
 func (h *handler) enable(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -146,7 +158,7 @@ func (h *handler) enable(w http.ResponseWriter, r *http.Request) (any, error) {
 	if req.Wait < 0 || req.Wait > time.Hour {
 		return nil, &services.Error{Status: http.StatusBadRequest, Msg: "wait must be between 0 and 1h"}
 	}
-	return h.d.Services().Enable(r.Context(), r.PathValue("name"), req.Wait)
+	return h.d.Services().Enable(r.Context(), r.PathValue("name"), req.Wait, req.OnionKey)
 }
 
 func (h *handler) disable(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -178,4 +190,49 @@ func (h *handler) removeClient(w http.ResponseWriter, r *http.Request) (any, err
 
 func (h *handler) share(w http.ResponseWriter, r *http.Request) (any, error) {
 	return h.d.Services().Share(r.PathValue("name"), r.URL.Query().Get("client"))
+}
+
+func (h *handler) getOption(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.d.Services().GetOption(r.PathValue("name"), r.PathValue("option"), r.URL.Query().Get("show_secrets") == "1")
+}
+
+func (h *handler) setOption(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req apitype.SetOptionRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return h.d.Services().SetOption(r.Context(), r.PathValue("name"), r.PathValue("option"), req.Value)
+}
+
+func (h *handler) remove(w http.ResponseWriter, r *http.Request) (any, error) {
+	return struct{}{}, h.d.Services().Remove(r.Context(), r.PathValue("name"))
+}
+
+// logs answers the last lines as JSON, or with follow=1 streams new lines
+// as text, one per line, until the client goes.
+func (h *handler) logs(w http.ResponseWriter, r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	if r.URL.Query().Get("follow") != "1" {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		return h.d.Services().Logs(name, n)
+	}
+	ch, err := h.d.Services().Follow(r.Context(), name)
+	if err != nil {
+		return nil, err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	fl, _ := w.(http.Flusher)
+	if fl != nil {
+		fl.Flush()
+	}
+	for line := range ch {
+		if _, err := io.WriteString(w, line+"\n"); err != nil {
+			break
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+	}
+	return nil, errStreamed
 }

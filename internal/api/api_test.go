@@ -12,10 +12,12 @@ import (
 	"testing"
 
 	"tails-server/internal/apitype"
+	"tails-server/internal/catalog"
 	"tails-server/internal/client"
 	"tails-server/internal/services"
 	"tails-server/internal/store"
 	"tails-server/internal/tor"
+	catalogfs "tails-server/services"
 )
 
 type noTor struct{}
@@ -37,7 +39,11 @@ func serve(t *testing.T) (*client.Client, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := services.New(st, noTor{}, services.Builtin, services.Options{})
+	cat, errs := catalog.Load(catalogfs.FS)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m, err := services.New(st, noTor{}, cat, services.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,8 @@ type Daemon struct {
 	PID     int       `json:"pid" yaml:"pid"`
 	Started time.Time `json:"started" yaml:"started"`
 	Tor     Tor       `json:"tor" yaml:"tor"`
+	// CatalogErrors lists the service descriptions refused at load.
+	CatalogErrors []string `json:"catalog_errors,omitempty" yaml:"catalog_errors,omitempty"`
 }
 
 // Tor describes the tor the daemon uses.
@@ -75,19 +77,65 @@ type Service struct {
 	Error        string `json:"error,omitempty" yaml:"error,omitempty"`
 	// Warnings the user must see (for example: client auth is off).
 	Warnings []string `json:"warnings,omitempty" yaml:"warnings,omitempty"`
+	// Persistent is true when the service's files are in the persistent
+	// root.
+	Persistent bool `json:"persistent" yaml:"persistent"`
+	// Progress is the current step while the service starts.
+	Progress string   `json:"progress,omitempty" yaml:"progress,omitempty"`
+	Options  []Option `json:"options,omitempty" yaml:"options,omitempty"`
 
 	Details *ServiceDetails `json:"details,omitempty" yaml:"details,omitempty"`
 }
 
 // ServiceDetails is the part of Service shown by `info --details`.
 type ServiceDetails struct {
-	LocalAddress      string     `json:"local_address,omitempty" yaml:"local_address,omitempty"`
-	DataDir           string     `json:"data_dir" yaml:"data_dir"`
-	KeyFile           string     `json:"key_file" yaml:"key_file"`
-	DescriptorUploads int        `json:"descriptor_uploads" yaml:"descriptor_uploads"`
-	LastUpload        *time.Time `json:"last_upload,omitempty" yaml:"last_upload,omitempty"`
-	LastCheck         *Check     `json:"last_check,omitempty" yaml:"last_check,omitempty"`
-	Republished       int        `json:"republished" yaml:"republished"`
+	LocalAddress      string         `json:"local_address,omitempty" yaml:"local_address,omitempty"`
+	DataDir           string         `json:"data_dir" yaml:"data_dir"`
+	KeyFile           string         `json:"key_file" yaml:"key_file"`
+	DescriptorUploads int            `json:"descriptor_uploads" yaml:"descriptor_uploads"`
+	LastUpload        *time.Time     `json:"last_upload,omitempty" yaml:"last_upload,omitempty"`
+	LastCheck         *Check         `json:"last_check,omitempty" yaml:"last_check,omitempty"`
+	Republished       int            `json:"republished" yaml:"republished"`
+	Backend           *BackendStatus `json:"backend,omitempty" yaml:"backend,omitempty"`
+}
+
+// BackendStatus describes a backend process under the daemon's supervisor.
+type BackendStatus struct {
+	Running  bool   `json:"running" yaml:"running"`
+	PID      int    `json:"pid,omitempty" yaml:"pid,omitempty"`
+	Restarts int    `json:"restarts" yaml:"restarts"`
+	LastExit string `json:"last_exit,omitempty" yaml:"last_exit,omitempty"`
+}
+
+// Option is one setting of a service, with its current value.
+type Option struct {
+	Name        string `json:"name" yaml:"name"`
+	Title       string `json:"title" yaml:"title"`
+	Description string `json:"description,omitempty" yaml:"description,omitempty"`
+	// Type is bool, int, port, string, text, enum or secret.
+	Type string `json:"type" yaml:"type"`
+	// Value is the current value; a secret's is "********" unless asked
+	// for.
+	Value   string   `json:"value" yaml:"value"`
+	Default string   `json:"default,omitempty" yaml:"default,omitempty"`
+	Choices []string `json:"choices,omitempty" yaml:"choices,omitempty"`
+	Min     *int     `json:"min,omitempty" yaml:"min,omitempty"`
+	Max     *int     `json:"max,omitempty" yaml:"max,omitempty"`
+	// Common is true for the options every service has.
+	Common       bool `json:"common" yaml:"common"`
+	ShowInStatus bool `json:"show_in_status" yaml:"show_in_status"`
+}
+
+// SetOptionRequest sets an option.
+type SetOptionRequest struct {
+	Value string `json:"value"`
+}
+
+// SetOptionResult is the option after the change, with the warnings the
+// change calls for.
+type SetOptionResult struct {
+	Option   Option   `json:"option" yaml:"option"`
+	Warnings []string `json:"warnings,omitempty" yaml:"warnings,omitempty"`
 }
 
 // Check is the result of one reachability self-check.
@@ -103,6 +151,9 @@ type EnableRequest struct {
 	// Wait bounds how long enable waits for the service to become
 	// reachable; zero means the daemon's default (120 s).
 	Wait time.Duration `json:"wait_ns,omitempty"`
+	// OnionKey, when set, is an existing onion key to reuse: Tor's
+	// hs_ed25519_secret_key file, or "ED25519-V3:<base64>".
+	OnionKey []byte `json:"onion_key,omitempty"`
 }
 
 // Client is one authorized client of a service.

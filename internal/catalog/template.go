@@ -186,3 +186,61 @@ func cleanTemplateErr(err error) string {
 // templatePosRE matches the positions text/template puts in its errors,
 // "template:LINE" or "template:LINE:COL".
 var templatePosRE = regexp.MustCompile(`\btemplate:(\d+)(?::\d+)?`)
+
+// Funcs returns the functions of command templates with real values.
+func Funcs(s *Service, values map[string]string, env Env) template.FuncMap {
+	return template.FuncMap{
+		"config":  func() string { return env.Config },
+		"data":    func() string { return env.Data },
+		"listen":  func() string { return env.Listen },
+		"address": func() string { return env.Address },
+		"port": func(name ...string) (int, error) {
+			if len(name) == 0 || name[0] == LocalPortName {
+				return env.Port, nil
+			}
+			if p, ok := env.Ports[name[0]]; ok && len(name) == 1 {
+				return p, nil
+			}
+			return 0, fmt.Errorf("no local port named %q", name[0])
+		},
+		"option": func(name string) (string, error) {
+			if v, ok := values[name]; ok {
+				return v, nil
+			}
+			for _, o := range append(CommonOptions(), s.Options...) {
+				if o.Name == name && o.Default != nil {
+					return fmt.Sprint(o.Default), nil
+				}
+			}
+			return "", fmt.Errorf("no value for option %q", name)
+		},
+	}
+}
+
+// Expand runs one command template (an argv element, an env value, the
+// workdir, the connect URI) with real values. data is the template's dot
+// (the connect URI's .address and .port), or nil.
+func Expand(s *Service, text string, values map[string]string, env Env, data any) (string, error) {
+	t, err := template.New("template").Funcs(Funcs(s, values, env)).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", fmt.Errorf("%s: bad template: %s", s.Name, cleanTemplateErr(err))
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("%s: %s", s.Name, cleanTemplateErr(err))
+	}
+	return b.String(), nil
+}
+
+// RenderConfig renders one of the service's config files with real values.
+func RenderConfig(s *Service, cf ConfigFile, values map[string]string, env Env) ([]byte, error) {
+	f, err := render.ParseFormat(cf.Format)
+	if err != nil {
+		return nil, err
+	}
+	t, err := render.Parse(cf.Path, f, cf.Template)
+	if err != nil {
+		return nil, err
+	}
+	return t.Render(ConfigData(s, values, env))
+}

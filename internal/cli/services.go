@@ -39,6 +39,7 @@ func runList(e *env, args []string) error {
 func runInfo(e *env, args []string) error {
 	fs := flag.NewFlagSet("info", flag.ContinueOnError)
 	details := fs.Bool("details", false, "show details")
+	show := fs.Bool("show-secrets", false, "show secret option values")
 	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
@@ -46,7 +47,7 @@ func runInfo(e *env, args []string) error {
 	if err := wantArgs("info", pos, 1, "one service name"); err != nil {
 		return err
 	}
-	s, err := e.client().Info(e.ctx, pos[0], *details)
+	s, err := e.client().InfoWith(e.ctx, pos[0], *details, *show)
 	if err != nil {
 		return err
 	}
@@ -64,6 +65,11 @@ type statusView struct {
 	LastCheck    *apitype.Check `yaml:"last_check,omitempty" json:"last_check,omitempty"`
 	Error        string         `yaml:"error,omitempty" json:"error,omitempty"`
 	Warnings     []string       `yaml:"warnings,omitempty" json:"warnings,omitempty"`
+	Progress     string         `yaml:"progress,omitempty" json:"progress,omitempty"`
+	Persistent   bool           `yaml:"persistent" json:"persistent"`
+	// Options are those the service marks to show in status; secrets
+	// stay masked.
+	Options map[string]string `yaml:"options,omitempty" json:"options,omitempty"`
 }
 
 func toStatus(s apitype.Service) statusView {
@@ -74,6 +80,16 @@ func toStatus(s apitype.Service) statusView {
 		OnionAddress: s.OnionAddress,
 		Error:        s.Error,
 		Warnings:     s.Warnings,
+		Progress:     s.Progress,
+		Persistent:   s.Persistent,
+	}
+	for _, o := range s.Options {
+		if o.ShowInStatus {
+			if v.Options == nil {
+				v.Options = map[string]string{}
+			}
+			v.Options[o.Name] = o.Value
+		}
 	}
 	switch s.State {
 	case apitype.StateAddressed, apitype.StatePublished, apitype.StateReachable, apitype.StateFailing:
@@ -103,6 +119,7 @@ func runStatus(e *env, args []string) error {
 func runEnable(e *env, args []string) error {
 	fs := flag.NewFlagSet("enable", flag.ContinueOnError)
 	wait := fs.Duration("wait", 120*time.Second, "how long to wait for the service to be reachable")
+	keyFile := fs.String("onion-key", "", "reuse this onion key: Tor's hs_ed25519_secret_key file, or a file holding ED25519-V3:<base64>")
 	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
@@ -113,7 +130,13 @@ func runEnable(e *env, args []string) error {
 	if *wait <= 0 || *wait > time.Hour {
 		return usageErr("--wait must be between 1s and 1h")
 	}
-	s, err := e.client().Enable(e.ctx, pos[0], *wait)
+	req := apitype.EnableRequest{Wait: *wait}
+	if *keyFile != "" {
+		if req.OnionKey, err = readOnionKey(*keyFile); err != nil {
+			return err
+		}
+	}
+	s, err := e.client().EnableWith(e.ctx, pos[0], req)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -161,18 +162,36 @@ func (c *Client) List(ctx context.Context) ([]apitype.Service, error) {
 
 // Info returns one service.
 func (c *Client) Info(ctx context.Context, name string, details bool) (apitype.Service, error) {
+	return c.InfoWith(ctx, name, details, false)
+}
+
+// InfoWith returns one service, with details and secrets if asked.
+func (c *Client) InfoWith(ctx context.Context, name string, details, showSecrets bool) (apitype.Service, error) {
 	var s apitype.Service
-	p := svcPath(name)
+	q := url.Values{}
 	if details {
-		p += "?details=1"
+		q.Set("details", "1")
+	}
+	if showSecrets {
+		q.Set("show_secrets", "1")
+	}
+	p := svcPath(name)
+	if len(q) > 0 {
+		p += "?" + q.Encode()
 	}
 	return s, c.do(ctx, http.MethodGet, p, nil, &s)
 }
 
 // Enable enables a service and waits, at most wait, for it to be reachable.
 func (c *Client) Enable(ctx context.Context, name string, wait time.Duration) (apitype.Service, error) {
+	return c.EnableWith(ctx, name, apitype.EnableRequest{Wait: wait})
+}
+
+// EnableWith enables a service as req says (for example reusing an onion
+// key).
+func (c *Client) EnableWith(ctx context.Context, name string, req apitype.EnableRequest) (apitype.Service, error) {
 	var s apitype.Service
-	return s, c.do(ctx, http.MethodPost, svcPath(name, "enable"), apitype.EnableRequest{Wait: wait}, &s)
+	return s, c.do(ctx, http.MethodPost, svcPath(name, "enable"), req, &s)
 }
 
 // Disable disables a service.
@@ -213,4 +232,58 @@ func (c *Client) Share(ctx context.Context, name, client string) (apitype.Share,
 		p += "?client=" + url.QueryEscape(client)
 	}
 	return sh, c.do(ctx, http.MethodGet, p, nil, &sh)
+}
+
+// GetOption returns one option of a service.
+func (c *Client) GetOption(ctx context.Context, name, option string, showSecrets bool) (apitype.Option, error) {
+	var o apitype.Option
+	p := svcPath(name, "options", option)
+	if showSecrets {
+		p += "?show_secrets=1"
+	}
+	return o, c.do(ctx, http.MethodGet, p, nil, &o)
+}
+
+// SetOption sets one option of a service.
+func (c *Client) SetOption(ctx context.Context, name, option, value string) (apitype.SetOptionResult, error) {
+	var r apitype.SetOptionResult
+	return r, c.do(ctx, http.MethodPut, svcPath(name, "options", option), apitype.SetOptionRequest{Value: value}, &r)
+}
+
+// Remove disables a service and wipes its data, config and key.
+func (c *Client) Remove(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPost, svcPath(name, "remove"), struct{}{}, nil)
+}
+
+// Logs returns the last n lines of a service's backend output.
+func (c *Client) Logs(ctx context.Context, name string, n int) ([]string, error) {
+	var l []string
+	return l, c.do(ctx, http.MethodGet, svcPath(name, "logs")+"?n="+strconv.Itoa(n), nil, &l)
+}
+
+// FollowLogs copies a running backend's new output lines to w until ctx
+// ends or the backend stops.
+func (c *Client) FollowLogs(ctx context.Context, name string, w io.Writer) error {
+	if err := c.precheck(); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apitype.Host+apitype.Version+svcPath(name, "logs")+"?follow=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return &NotRunningError{c.Socket, "the daemon does not answer"}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e apitype.Error
+		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
+		return &Error{Status: resp.StatusCode, Msg: e.Error, Hint: e.Hint}
+	}
+	_, err = io.Copy(w, resp.Body)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }

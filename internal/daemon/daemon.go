@@ -20,10 +20,12 @@ import (
 
 	"tails-server/internal/api"
 	"tails-server/internal/apitype"
+	"tails-server/internal/catalog"
 	"tails-server/internal/services"
 	"tails-server/internal/store"
 	"tails-server/internal/testnet"
 	"tails-server/internal/torsup"
+	catalogfs "tails-server/services"
 )
 
 // Version is the daemon's version, shown by `tails-server version`.
@@ -40,6 +42,9 @@ type Config struct {
 	TorControl  string // system mode: control port or socket
 	TorBinary   string
 	Socket      string
+	// CatalogDir holds third-party service descriptions (default
+	// catalog.DefaultDir); a missing directory is fine.
+	CatalogDir string
 	// CheckInterval is the time between self-checks of a reachable service.
 	CheckInterval time.Duration
 	Log           *slog.Logger
@@ -50,18 +55,21 @@ type daemon struct {
 	started time.Time
 	sup     *torsup.Supervisor
 	svcs    *services.Manager
+	// catalogErrors are the descriptions refused at load, "file:line: why".
+	catalogErrors []string
 }
 
 func (d *daemon) Services() *services.Manager { return d.svcs }
 
 func (d *daemon) Status() apitype.Daemon {
 	return apitype.Daemon{
-		Version: Version,
-		Network: d.cfg.Network,
-		Socket:  d.cfg.Socket,
-		PID:     os.Getpid(),
-		Started: d.started,
-		Tor:     d.sup.Status(),
+		Version:       Version,
+		Network:       d.cfg.Network,
+		Socket:        d.cfg.Socket,
+		PID:           os.Getpid(),
+		Started:       d.started,
+		Tor:           d.sup.Status(),
+		CatalogErrors: d.catalogErrors,
 	}
 }
 
@@ -110,7 +118,15 @@ func Run(ctx context.Context, cfg Config) error {
 	defer unlock()
 
 	d := &daemon{cfg: cfg, started: time.Now().UTC().Truncate(time.Second), sup: sup}
-	d.svcs, err = services.New(st, sup, services.Builtin, services.Options{CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
+	if cfg.CatalogDir == "" {
+		cfg.CatalogDir = catalog.DefaultDir
+	}
+	cat, errs := catalog.Load(catalogfs.FS, cfg.CatalogDir)
+	for _, e := range errs {
+		log.Warn("catalog: description refused", "err", e)
+		d.catalogErrors = append(d.catalogErrors, e.Error())
+	}
+	d.svcs, err = services.New(st, sup, cat, services.Options{CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
 	if err != nil {
 		return fmt.Errorf("loading services: %w", err)
 	}

@@ -13,6 +13,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -20,6 +22,8 @@ import (
 	"time"
 
 	"tails-server/internal/apitype"
+	"tails-server/internal/catalog"
+	"tails-server/internal/install"
 	"tails-server/internal/onionkey"
 	"tails-server/internal/socks"
 	"tails-server/internal/store"
@@ -61,11 +65,12 @@ type Options struct {
 
 // Manager owns every hosted service.
 type Manager struct {
-	store   *store.Store
-	tor     Tor
-	catalog map[string]*Definition
-	opt     Options
-	log     *slog.Logger
+	store     *store.Store
+	tor       Tor
+	catalog   *catalog.Catalog
+	installer *install.Installer
+	opt       Options
+	log       *slog.Logger
 
 	mu   sync.Mutex
 	svcs map[string]*service
@@ -73,7 +78,7 @@ type Manager struct {
 
 // service is the runtime of one hosted service.
 type service struct {
-	def *Definition
+	def *catalog.Service
 
 	op sync.Mutex // serialises enable, disable, client changes
 
@@ -81,6 +86,7 @@ type service struct {
 	rec         *store.Service
 	key         *onionkey.ServiceKey
 	selfKey     *onionkey.ClientKey
+	progress    string // the current step of a start, for status
 	backend     Backend
 	state       string
 	err         string
@@ -94,7 +100,7 @@ type service struct {
 }
 
 // New returns a manager over the services of the catalog.
-func New(st *store.Store, t Tor, catalog map[string]*Definition, opt Options) (*Manager, error) {
+func New(st *store.Store, t Tor, cat *catalog.Catalog, opt Options) (*Manager, error) {
 	if opt.CheckInterval <= 0 {
 		opt.CheckInterval = 5 * time.Minute
 	}
@@ -104,8 +110,9 @@ func New(st *store.Store, t Tor, catalog map[string]*Definition, opt Options) (*
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	m := &Manager{store: st, tor: t, catalog: catalog, opt: opt, log: opt.Log, svcs: map[string]*service{}}
-	for name, def := range catalog {
+	m := &Manager{store: st, tor: t, catalog: cat, installer: &install.Installer{}, opt: opt, log: opt.Log, svcs: map[string]*service{}}
+	for _, name := range cat.Names() {
+		def, _ := cat.Get(name)
 		rec, err := st.Load(name)
 		if err != nil {
 			return nil, err
@@ -168,18 +175,41 @@ func (s *service) setState(state, err string) {
 	s.changed = make(chan struct{})
 }
 
-// Start brings back every enabled service (after a daemon restart). Onions
-// are added once tor is ready, through TorReady.
+// bootMarker, in the volatile root, says that the daemon already ran since
+// the machine booted.
+const bootMarker = ".booted"
+
+// Start brings services back when the daemon starts. After a restart of
+// the daemon alone every enabled service comes back; after a boot (the
+// volatile root has no boot marker yet) only those with autostart on, and
+// the others are left disabled. Onions are added once tor is ready, through
+// TorReady.
 func (m *Manager) Start(ctx context.Context) {
+	marker := filepath.Join(m.store.Volatile, bootMarker)
+	_, err := os.Stat(marker)
+	booted := errors.Is(err, fs.ErrNotExist)
+	if booted {
+		if err := store.WriteFile(marker, nil, 0o600); err != nil {
+			m.log.Warn("writing the boot marker", "err", err)
+		}
+	}
 	for _, s := range m.all() {
 		s.mu.Lock()
 		enabled := s.rec.Enabled
+		autostart := m.value(s, catalog.OptAutostart) == "true"
+		if enabled && booted && !autostart {
+			s.rec.Enabled = false
+			if err := m.store.Save(s.rec); err != nil {
+				m.log.Warn("saving", "service", s.def.Name, "err", err)
+			}
+			enabled = false
+		}
 		s.mu.Unlock()
 		if !enabled {
 			continue
 		}
 		s.op.Lock()
-		if err := m.startBackend(s); err != nil {
+		if err := m.startBackend(ctx, s); err != nil {
 			m.log.Error("service did not start", "service", s.def.Name, "err", err)
 		} else if c := m.tor.Conn(); c != nil {
 			m.publish(ctx, s, c)
@@ -257,21 +287,21 @@ func (m *Manager) followDescriptors(ctx context.Context, c *tor.Conn) {
 func (m *Manager) List() []apitype.Service {
 	var out []apitype.Service
 	for _, s := range m.all() {
-		out = append(out, m.info(s, false))
+		out = append(out, m.info(s, false, false))
 	}
 	return out
 }
 
 // Info returns one service, with details if asked.
-func (m *Manager) Info(name string, details bool) (apitype.Service, error) {
+func (m *Manager) Info(name string, details, showSecrets bool) (apitype.Service, error) {
 	s, err := m.get(name)
 	if err != nil {
 		return apitype.Service{}, err
 	}
-	return m.info(s, details), nil
+	return m.info(s, details, showSecrets), nil
 }
 
-func (m *Manager) info(s *service, details bool) apitype.Service {
+func (m *Manager) info(s *service, details, showSecrets bool) apitype.Service {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := apitype.Service{
@@ -281,15 +311,19 @@ func (m *Manager) info(s *service, details bool) apitype.Service {
 		Enabled:     s.rec.Enabled,
 		State:       s.state,
 		Reachable:   s.state == apitype.StateReachable,
-		OnionPort:   s.def.OnionPort,
-		ClientAuth:  true,
+		OnionPort:   s.def.OnionPorts[0].Virtual,
+		ClientAuth:  m.value(s, catalog.OptClientAuth) == "true",
 		Clients:     len(s.rec.Clients),
 		Error:       s.err,
+		Persistent:  m.store.IsPersistent(s.def.Name),
+		Options:     m.optionsOut(s, showSecrets),
+		Progress:    s.progress,
 	}
 	if s.rec.Address != "" {
 		out.OnionAddress = s.rec.Address + ".onion"
 	}
-	if s.rec.Enabled && len(s.rec.Clients) == 0 {
+	out.Warnings = m.warnings(s)
+	if s.rec.Enabled && out.ClientAuth && len(s.rec.Clients) == 0 {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("no client may connect yet: add one with `tails-server client add %s NAME`", s.def.Name))
 	}
 	if details {
@@ -303,6 +337,10 @@ func (m *Manager) info(s *service, details bool) apitype.Service {
 		if s.backend != nil {
 			d.LocalAddress = s.backend.Addr()
 		}
+		if p, ok := s.backend.(*process); ok {
+			st := p.Status()
+			d.Backend = &apitype.BackendStatus{Running: st.Running, PID: st.PID, Restarts: st.Restarts, LastExit: st.LastExit}
+		}
 		if !s.lastUpload.IsZero() {
 			t := s.lastUpload
 			d.LastUpload = &t
@@ -315,7 +353,7 @@ func (m *Manager) info(s *service, details bool) apitype.Service {
 // Enable makes the key if there is none, starts the backend, publishes the
 // onion and waits, at most wait, for the self-check to reach it. A service
 // that is not reachable in time stays enabled; its info says how far it got.
-func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration) (apitype.Service, error) {
+func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration, onionKey []byte) (apitype.Service, error) {
 	s, err := m.get(name)
 	if err != nil {
 		return apitype.Service{}, err
@@ -326,11 +364,17 @@ func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration) (
 	deadline := time.Now().Add(wait)
 
 	s.op.Lock()
+	if len(onionKey) > 0 {
+		if err := m.importKey(s, onionKey); err != nil {
+			s.op.Unlock()
+			return apitype.Service{}, err
+		}
+	}
 	if err := m.ensureKeys(s); err != nil {
 		s.op.Unlock()
 		return apitype.Service{}, err
 	}
-	if err := m.startBackend(s); err != nil {
+	if err := m.startBackend(ctx, s); err != nil {
 		s.op.Unlock()
 		return apitype.Service{}, err
 	}
@@ -354,7 +398,7 @@ func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration) (
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	m.waitState(wctx, s, apitype.StateReachable, apitype.StateFailed)
-	return m.info(s, false), nil
+	return m.info(s, false, false), nil
 }
 
 // waitState waits until the service is in one of the states, or ctx ends.
@@ -392,6 +436,9 @@ func (m *Manager) ensureKeys(s *service) error {
 		s.key = k
 		s.rec.Address = k.Address()
 	}
+	if err := generateSecrets(s); err != nil {
+		return err
+	}
 	if s.selfKey == nil {
 		ck, err := onionkey.GenerateClientKey()
 		if err != nil {
@@ -399,21 +446,31 @@ func (m *Manager) ensureKeys(s *service) error {
 		}
 		s.selfKey = ck
 		s.rec.SelfCheckKey = ck.PrivateBase32()
-		if err := m.store.Save(s.rec); err != nil {
-			return fmt.Errorf("saving the state of %s: %w", s.def.Name, err)
-		}
+	}
+	if err := m.store.Save(s.rec); err != nil {
+		return fmt.Errorf("saving the state of %s: %w", s.def.Name, err)
 	}
 	return nil
 }
 
-func (m *Manager) startBackend(s *service) error {
+func (m *Manager) startBackend(ctx context.Context, s *service) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.backend != nil {
+		s.mu.Unlock()
 		return nil
 	}
 	s.setState(apitype.StateStarting, "")
-	b, err := s.def.Start(m.store.ServiceDir(s.def.Name))
+	values := m.values(s)
+	s.mu.Unlock()
+	b, err := startBackend(ctx, s.def, m.store, values, m.installer, m.log, func(line string) {
+		m.log.Info("progress", "service", s.def.Name, "step", line)
+		s.mu.Lock()
+		s.progress = line
+		s.mu.Unlock()
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.progress = ""
 	if err != nil {
 		s.setState(apitype.StateFailed, "backend did not start: "+err.Error())
 		return fmt.Errorf("starting %s: %w", s.def.Name, err)
@@ -478,10 +535,19 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 		s.mu.Unlock()
 		return
 	}
-	req := tor.AddOnionRequest{
-		Key:          s.key,
-		Ports:        []tor.PortMapping{{Virtual: s.def.OnionPort, Target: s.backend.Addr()}},
-		ClientAuthV3: keys,
+	req := tor.AddOnionRequest{Key: s.key}
+	for _, p := range s.def.OnionPorts {
+		target, ok := s.backend.Target(p.Target)
+		if !ok {
+			s.setState(apitype.StateFailed, fmt.Sprintf("onion port %d: no local port %q", p.Virtual, p.Target))
+			s.mu.Unlock()
+			return
+		}
+		req.Ports = append(req.Ports, tor.PortMapping{Virtual: p.Virtual, Target: target})
+	}
+	auth := m.value(s, catalog.OptClientAuth) == "true"
+	if auth {
+		req.ClientAuthV3 = keys
 	}
 	addr, selfKey := s.rec.Address, s.selfKey
 	s.mu.Unlock()
@@ -504,7 +570,9 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 	}
 	// The daemon's own credential, for the self-check through tor's SOCKS
 	// port. It lives only in tor's memory.
-	if err := c.OnionClientAuthAdd(ctx, addr, selfKey, "", false); err != nil {
+	if !auth {
+		c.OnionClientAuthRemove(ctx, addr)
+	} else if err := c.OnionClientAuthAdd(ctx, addr, selfKey, "", false); err != nil {
 		m.log.Warn("adding the self-check credential", "service", s.def.Name, "err", err)
 	}
 	cctx, cancel := context.WithCancel(context.Background())
@@ -591,7 +659,7 @@ func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 	start := time.Now()
 	s.mu.Lock()
 	host := s.rec.Address + ".onion"
-	port := s.def.OnionPort
+	port := s.def.OnionPorts[0].Virtual
 	s.mu.Unlock()
 	err := func() error {
 		proxy := m.tor.SocksAddr()
@@ -609,7 +677,7 @@ func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 			return err
 		}
 		defer conn.Close()
-		return s.def.Probe(conn, host)
+		return probe(s.def, conn, host)
 	}()
 	res := apitype.Check{Time: start, OK: err == nil, Duration: time.Since(start)}
 	if err != nil {
@@ -663,7 +731,7 @@ func (m *Manager) Disable(ctx context.Context, name string) (apitype.Service, er
 		m.dropConnections(ctx, s, added, addr)
 	}
 	m.stopBackend(s, apitype.StateDisabled)
-	return m.info(s, false), nil
+	return m.info(s, false, false), nil
 }
 
 // dropConnections closes the rendezvous circuits of a withdrawn onion.
@@ -701,14 +769,23 @@ func (m *Manager) Share(name, client string) (apitype.Share, error) {
 			Hint: fmt.Sprintf("enable it first: tails-server enable %s", name)}
 	}
 	addr := s.rec.Address + ".onion"
+	port := s.def.OnionPorts[0].Virtual
+	uri, err := catalog.Expand(s.def, s.def.Connect.URI, m.values(s), catalog.Env{Address: addr},
+		map[string]any{"address": addr, "port": port})
+	if err != nil {
+		return apitype.Share{}, err
+	}
+	var instr []string
+	for _, in := range s.def.Connect.Instructions {
+		instr = append(instr, in.Client+": "+in.Text)
+	}
 	out := apitype.Share{
 		Service:      name,
 		OnionAddress: addr,
-		OnionPort:    s.def.OnionPort,
-		URI: strings.NewReplacer("{address}", addr, "{port}", fmt.Sprint(s.def.OnionPort)).
-			Replace(s.def.ConnectURI),
-		Instructions: s.def.Instructions,
-		ClientAuth:   true,
+		OnionPort:    port,
+		URI:          uri,
+		Instructions: strings.Join(instr, "\n"),
+		ClientAuth:   m.value(s, catalog.OptClientAuth) == "true",
 	}
 	if client != "" {
 		c := s.rec.Client(client)
@@ -720,12 +797,13 @@ func (m *Manager) Share(name, client string) (apitype.Share, error) {
 			return apitype.Share{}, err
 		}
 		out.Client, out.Credential = client, ac.Credential
-	} else if len(s.rec.Clients) > 0 {
+	} else if out.ClientAuth && len(s.rec.Clients) > 0 {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("client authorization is on: give each person their own credential (`tails-server share %s --client NAME`)", name))
 	}
 	if !s.rec.Enabled {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%s is disabled: enable it before sharing", name))
 	}
+	out.Warnings = append(out.Warnings, m.warnings(s)...)
 	return out, nil
 }
 

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func runGetOption(e *env, args []string) error {
+	fs := flag.NewFlagSet("get-option", flag.ContinueOnError)
+	show := fs.Bool("show-secrets", false, "show a secret's value")
+	pos, err := parse(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("get-option", pos, 2, "a service name and an option name"); err != nil {
+		return err
+	}
+	o, err := e.client().GetOption(e.ctx, pos[0], pos[1], *show)
+	if err != nil {
+		return err
+	}
+	return e.print(o)
+}
+
+func runSetOption(e *env, args []string) error {
+	pos, err := parse(flag.NewFlagSet("set-option", flag.ContinueOnError), e, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("set-option", pos, 3, "a service name, an option name and a value"); err != nil {
+		return err
+	}
+	r, err := e.client().SetOption(e.ctx, pos[0], pos[1], pos[2])
+	if err != nil {
+		return err
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(e.stderr, "tails-server: warning: %s\n", w)
+	}
+	return e.print(r)
+}
+
+func runRemove(e *env, args []string) error {
+	fs := flag.NewFlagSet("remove", flag.ContinueOnError)
+	yes := fs.Bool("yes", false, "really wipe the service's data, config and onion key")
+	pos, err := parse(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("remove", pos, 1, "one service name"); err != nil {
+		return err
+	}
+	if !*yes {
+		return &exitError{code: ExitUsage,
+			err:  fmt.Errorf("remove wipes %s's data, configuration, onion key and clients for good", pos[0]),
+			hint: fmt.Sprintf("to go ahead: tails-server remove %s --yes (or only stop it: tails-server disable %s)", pos[0], pos[0])}
+	}
+	return e.client().Remove(e.ctx, pos[0])
+}
+
+func runLogs(e *env, args []string) error {
+	fs := flag.NewFlagSet("logs", flag.ContinueOnError)
+	follow := fs.Bool("f", false, "follow: print new lines as they come, until Ctrl-C")
+	n := fs.Int("n", 100, "how many of the last lines")
+	pos, err := parse(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("logs", pos, 1, "one service name"); err != nil {
+		return err
+	}
+	c := e.client()
+	lines, err := c.Logs(e.ctx, pos[0], *n)
+	if err != nil {
+		return err
+	}
+	if e.output == "json" {
+		if err := e.print(lines); err != nil {
+			return err
+		}
+	} else if len(lines) > 0 {
+		fmt.Fprintln(e.stdout, strings.Join(lines, "\n"))
+	}
+	if !*follow {
+		return nil
+	}
+	ctx, stop := signal.NotifyContext(e.ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return c.FollowLogs(ctx, pos[0], e.stdout)
+}
+
+// readOnionKey reads the --onion-key file (at most 4 KiB: a key file is 96
+// bytes, the ED25519-V3 form about 100).
+func readOnionKey(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--onion-key: %w", errors.Unwrap(err))
+	}
+	defer f.Close()
+	b := make([]byte, 4097)
+	n, _ := f.Read(b)
+	if n > 4096 {
+		return nil, fmt.Errorf("--onion-key %s is too large to be an onion key", path)
+	}
+	return b[:n], nil
+}
