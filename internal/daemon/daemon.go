@@ -82,6 +82,7 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Log
 	if cfg.VolatileDir == "" {
 		cfg.VolatileDir = DefaultVolatileDir(cfg.StateDir)
+		os.MkdirAll(filepath.Dir(cfg.VolatileDir), 0o711)
 	}
 	// Check what needs no disk first: a bad tor or network setting must
 	// leave nothing behind.

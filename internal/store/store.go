@@ -111,8 +111,15 @@ type Store struct {
 // and returns the store.
 func Open(persistent, volatile string) (*Store, error) {
 	for _, dir := range []string{persistent, volatile} {
-		if err := os.MkdirAll(filepath.Join(dir, "services"), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, "services"), 0o711); err != nil {
 			return nil, fmt.Errorf("state dir %s cannot be created: %w", dir, errors.Unwrap(err))
+		}
+		// Backends run as users of their own and must reach their data
+		// dir: the roots can be traversed, not listed.
+		for _, d := range []string{dir, filepath.Join(dir, "services")} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				return nil, fmt.Errorf("state dir %s: %w", dir, errors.Unwrap(err))
+			}
 		}
 		probe, err := os.CreateTemp(dir, ".write-test-*")
 		if err != nil {
@@ -226,7 +233,7 @@ func (s *Store) SetPersistent(name string, persistent bool) error {
 	}
 	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
 		rec.Persistent = persistent
-		if err := os.MkdirAll(filepath.Join(s.servicesDir(persistent), name), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(s.servicesDir(persistent), name), 0o711); err != nil {
 			return err
 		}
 		return s.Save(rec)
@@ -342,7 +349,7 @@ func (s *Store) Load(name string) (*Service, error) {
 
 // Save writes a service's record atomically, mode 0600.
 func (s *Store) Save(rec *Service) error {
-	if err := os.MkdirAll(s.ServiceDir(rec.Name), 0o700); err != nil {
+	if err := os.MkdirAll(s.ServiceDir(rec.Name), 0o711); err != nil {
 		return err
 	}
 	sort.Slice(rec.Clients, func(i, j int) bool { return rec.Clients[i].Name < rec.Clients[j].Name })
@@ -360,7 +367,7 @@ func (s *Store) ReadKey(name string) ([]byte, error) {
 
 // WriteKey stores the service's key file atomically, mode 0600.
 func (s *Store) WriteKey(name string, data []byte) error {
-	if err := os.MkdirAll(s.ServiceDir(name), 0o700); err != nil {
+	if err := os.MkdirAll(s.ServiceDir(name), 0o711); err != nil {
 		return err
 	}
 	return WriteFile(s.KeyPath(name), data, 0o600)
