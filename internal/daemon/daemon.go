@@ -21,6 +21,7 @@ import (
 	"tails-server/internal/api"
 	"tails-server/internal/apitype"
 	"tails-server/internal/catalog"
+	"tails-server/internal/firewall"
 	"tails-server/internal/services"
 	"tails-server/internal/store"
 	"tails-server/internal/testnet"
@@ -45,6 +46,10 @@ type Config struct {
 	// CatalogDir holds third-party service descriptions (default
 	// catalog.DefaultDir); a missing directory is fine.
 	CatalogDir string
+	// Firewall turns the nftables rules of allow-lan / allow-localhost
+	// on; FirewallTable names the daemon's table (default tails_server).
+	Firewall      bool
+	FirewallTable string
 	// CheckInterval is the time between self-checks of a reachable service.
 	CheckInterval time.Duration
 	Log           *slog.Logger
@@ -127,7 +132,14 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("catalog: description refused", "err", e)
 		d.catalogErrors = append(d.catalogErrors, e.Error())
 	}
-	d.svcs, err = services.New(st, sup, cat, services.Options{CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
+	var fw *firewall.Firewall
+	if cfg.Firewall {
+		if cfg.FirewallTable != "" && !firewall.ValidTable(cfg.FirewallTable) {
+			return fmt.Errorf("invalid --firewall-table %q: use 1 to 32 of a-z, 0-9 and _", cfg.FirewallTable)
+		}
+		fw = &firewall.Firewall{Table: cfg.FirewallTable}
+	}
+	d.svcs, err = services.New(st, sup, cat, services.Options{Firewall: fw, TorUID: sup.TorUID, CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
 	if err != nil {
 		return fmt.Errorf("loading services: %w", err)
 	}

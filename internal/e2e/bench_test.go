@@ -107,7 +107,7 @@ func benchDaemon(b *testing.B) *benchD {
 	b.Helper()
 	dir := b.TempDir()
 	d := &benchD{socket: filepath.Join(dir, "api.sock")}
-	d.cmd = exec.Command(bin, "daemon", "--state", filepath.Join(dir, "state"), "--volatile-dir", filepath.Join(dir, "volatile"), "--network", "testnet",
+	d.cmd = exec.Command(bin, "daemon", "--firewall-table", firewallTable(), "--state", filepath.Join(dir, "state"), "--volatile-dir", filepath.Join(dir, "volatile"), "--network", "testnet",
 		"--testnet-dir", tnet.Dir, "--socket", d.socket)
 	if err := d.cmd.Start(); err != nil {
 		b.Fatal(err)

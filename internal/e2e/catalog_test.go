@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"tails-server/internal/client"
+	"tails-server/internal/testenv"
 )
 
 // TestPackagedServiceLifecycle drives lighttpd (a Debian package, from the
@@ -114,6 +117,31 @@ func TestPackagedServiceLifecycle(t *testing.T) {
 		waitFor(t, 90*time.Second, "page after backend restart", fetches(ann, "second folder"))
 		if _, _, code := d.cli("logs", "lighttpd"); code != 0 {
 			t.Fatal("logs failed")
+		}
+	})
+
+	t.Run("allow-localhost off", func(t *testing.T) {
+		d := d.in(t)
+		testenv.RequireProgram(t, "setpriv")
+		d.mustCLI("set-option", "lighttpd", "allow-localhost", "false")
+		local := d.service("lighttpd").Details.LocalAddress
+		host, port, _ := net.SplitHostPort(local)
+		asUser := func(uid string) error {
+			return exec.Command("setpriv", "--reuid="+uid, "--regid="+uid, "--clear-groups",
+				"nc", "-z", "-w", "3", host, port).Run()
+		}
+		if err := asUser("65534"); err == nil {
+			t.Fatalf("user nobody reaches %s with allow-localhost off", local)
+		}
+		if err := asUser("0"); err != nil {
+			t.Fatalf("the daemon's user cannot reach %s: %v", local, err)
+		}
+		waitFor(t, 90*time.Second, "page through the onion with allow-localhost off", fetches(ann, "second folder"))
+		d.mustCLI("set-option", "lighttpd", "allow-localhost", "true")
+		local = d.service("lighttpd").Details.LocalAddress
+		host, port, _ = net.SplitHostPort(local)
+		if err := asUser("65534"); err != nil {
+			t.Fatalf("user nobody cannot reach %s with allow-localhost on: %v", local, err)
 		}
 	})
 

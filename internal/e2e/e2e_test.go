@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -108,6 +109,7 @@ func startDaemon(t *testing.T, state, socket string, extra ...string) *daemon {
 	t.Helper()
 	d := &daemon{t: t, state: state, socket: socket, log: &syncBuffer{}}
 	d.cmd = exec.Command(bin, append([]string{"daemon", "--state", state, "--network", "testnet",
+		"--firewall-table", firewallTable(),
 		"--volatile-dir", state + "-volatile", "--testnet-dir", tnet.Dir, "--socket", socket, "--check-interval", "20s"}, extra...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
@@ -181,6 +183,14 @@ func (d *daemon) service(name string) apitype.Service {
 		d.t.Fatal(err)
 	}
 	return s
+}
+
+var tables atomic.Int32
+
+// firewallTable names a test daemon's own nftables table, so that daemons
+// of different tests never share one.
+func firewallTable() string {
+	return fmt.Sprintf("tse2e_%d_%d", os.Getpid(), tables.Add(1))
 }
 
 // syncBuffer is a buffer the daemon's output goroutine writes while the

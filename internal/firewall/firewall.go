@@ -23,7 +23,7 @@ import (
 	"strings"
 )
 
-// Table is the name of the daemon's table (family inet).
+// Table is the default name of the daemon's table (family inet).
 const Table = "tails_server"
 
 // Rule is what one service's backend port needs.
@@ -48,11 +48,39 @@ type Firewall struct {
 	// NetNS, when set, applies the rules inside that network namespace
 	// (`ip netns exec`); for tests.
 	NetNS string
+	// Table is the table's name (default Table); several daemons on one
+	// machine (tests) each need their own.
+	Table string
 }
 
-// Ruleset renders the whole table for rules. An empty list gives an empty
-// table.
-func Ruleset(rules []Rule) (string, error) {
+func (f *Firewall) table() string {
+	if f.Table == "" {
+		return Table
+	}
+	return f.Table
+}
+
+// ValidTable reports whether name can be a table name.
+func ValidTable(name string) bool {
+	if name == "" || len(name) > 32 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Ruleset renders the whole default table for rules. An empty list gives
+// an empty table.
+func Ruleset(rules []Rule) (string, error) { return ruleset(Table, rules) }
+
+func ruleset(table string, rules []Rule) (string, error) {
+	if !ValidTable(table) {
+		return "", fmt.Errorf("firewall: invalid table name %q", table)
+	}
 	var in, out []string
 	sorted := append([]Rule(nil), rules...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Port < sorted[j].Port })
@@ -87,7 +115,7 @@ func Ruleset(rules []Rule) (string, error) {
 	var b strings.Builder
 	// Declaring then deleting the table makes the transaction work
 	// whether or not it exists; the new table replaces it atomically.
-	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\ntable inet %s {\n", Table, Table, Table)
+	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\ntable inet %s {\n", table, table, table)
 	writeChain(&b, "input", "input", in)
 	writeChain(&b, "output", "output", out)
 	b.WriteString("}\n")
@@ -116,7 +144,7 @@ func validName(s string) bool {
 
 // Apply replaces the daemon's table with the rules, in one transaction.
 func (f *Firewall) Apply(ctx context.Context, rules []Rule) error {
-	rs, err := Ruleset(rules)
+	rs, err := ruleset(f.table(), rules)
 	if err != nil {
 		return err
 	}
@@ -125,13 +153,16 @@ func (f *Firewall) Apply(ctx context.Context, rules []Rule) error {
 
 // Remove deletes the daemon's table, if it exists.
 func (f *Firewall) Remove(ctx context.Context) error {
-	return f.run(ctx, fmt.Sprintf("table inet %s\ndelete table inet %s\n", Table, Table), "-f", "-")
+	if !ValidTable(f.table()) {
+		return fmt.Errorf("firewall: invalid table name %q", f.table())
+	}
+	return f.run(ctx, fmt.Sprintf("table inet %s\ndelete table inet %s\n", f.table(), f.table()), "-f", "-")
 }
 
 // List returns the table as nft prints it.
 func (f *Firewall) List(ctx context.Context) (string, error) {
 	var out bytes.Buffer
-	cmd := f.command(ctx, "list", "table", "inet", Table)
+	cmd := f.command(ctx, "list", "table", "inet", f.table())
 	cmd.Stdout = &out
 	var errb bytes.Buffer
 	cmd.Stderr = &errb

@@ -23,6 +23,7 @@ import (
 
 	"tails-server/internal/apitype"
 	"tails-server/internal/catalog"
+	"tails-server/internal/firewall"
 	"tails-server/internal/install"
 	"tails-server/internal/onionkey"
 	"tails-server/internal/socks"
@@ -61,6 +62,10 @@ type Options struct {
 	// the daemon re-publish the onion (default 3).
 	FailuresBeforeRepublish int
 	Log                     *slog.Logger
+	// Firewall keeps the allow-lan / allow-localhost rules; nil: off.
+	Firewall *firewall.Firewall
+	// TorUID returns the uid tor runs as, when known.
+	TorUID func() (int, bool)
 }
 
 // Manager owns every hosted service.
@@ -476,23 +481,38 @@ func (m *Manager) startBackend(ctx context.Context, s *service) error {
 		return fmt.Errorf("starting %s: %w", s.def.Name, err)
 	}
 	s.backend = b
+	s.mu.Unlock()
+	err = m.applyFirewall(ctx)
+	s.mu.Lock()
+	if err != nil {
+		b.Close()
+		s.backend = nil
+		s.setState(apitype.StateFailed, err.Error())
+		return fmt.Errorf("starting %s: %w", s.def.Name, err)
+	}
 	return nil
 }
 
 // stopBackend stops the backend and the self-checks. Call with s.op held.
 func (m *Manager) stopBackend(s *service, state string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.stopChecks != nil {
 		s.stopChecks()
 		s.stopChecks = nil
 	}
-	if s.backend != nil {
+	had := s.backend != nil
+	if had {
 		s.backend.Close()
 		s.backend = nil
 	}
 	if state != "" {
 		s.setState(state, "")
+	}
+	s.mu.Unlock()
+	if had {
+		if err := m.applyFirewall(context.Background()); err != nil {
+			m.log.Warn("firewall", "err", err)
+		}
 	}
 }
 
@@ -744,13 +764,19 @@ func (m *Manager) dropConnections(ctx context.Context, s *service, c *tor.Conn, 
 	m.log.Info("open connections closed", "service", s.def.Name, "circuits", n)
 }
 
-// Stop stops every backend (daemon shutdown). The stored state stays as is,
-// so enabled services come back with the daemon.
+// Stop stops every backend (daemon shutdown) and removes the firewall
+// table. The stored state stays as is, so enabled services come back with
+// the daemon.
 func (m *Manager) Stop() {
 	for _, s := range m.all() {
 		s.op.Lock()
 		m.stopBackend(s, "")
 		s.op.Unlock()
+	}
+	if m.opt.Firewall != nil {
+		if err := m.opt.Firewall.Remove(context.Background()); err != nil {
+			m.log.Warn("removing the firewall table", "err", err)
+		}
 	}
 }
 

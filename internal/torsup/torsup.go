@@ -102,6 +102,26 @@ func (s *Supervisor) Check() error {
 	return fmt.Errorf("unknown network mode %q (use testnet, system or public)", s.cfg.Mode)
 }
 
+// TorUID returns the uid tor runs as: the daemon's own for its own tor,
+// or what the system tor says (GETINFO process/uid).
+func (s *Supervisor) TorUID() (int, bool) {
+	if s.cfg.Mode != System {
+		return os.Getuid(), true
+	}
+	c := s.Conn()
+	if c == nil {
+		return 0, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := c.GetInfo(ctx, "process/uid")
+	if err != nil {
+		return 0, false
+	}
+	uid, err := strconv.Atoi(strings.TrimSpace(info["process/uid"]))
+	return uid, err == nil && uid >= 0
+}
+
 // SetReady sets the hook called after every (re)connection; call it
 // before Run.
 func (s *Supervisor) SetReady(f func(ctx context.Context, c *tor.Conn)) { s.cfg.Ready = f }
