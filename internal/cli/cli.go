@@ -78,6 +78,7 @@ func init() {
 		{"logs", "SERVICE [-f] [-n 100]", "show a service's backend output", runLogs},
 		{"client", "add|remove|list|show SERVICE [NAME] [--format yaml|auth-private]", "manage who may connect", runClient},
 		{"share", "SERVICE [--client NAME] [--qr]", "print what a client needs to connect, with QR codes", runShare},
+		{"completion", "bash", "print a shell completion script", runCompletion},
 		{"version", "", "print the version", runVersion},
 		{"help", "", "show this help", nil},
 	}
@@ -102,13 +103,27 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, c := range commands {
 		if c.name == args[0] && c.run != nil {
 			err := c.run(e, args[1:])
-			if err == nil {
+			if err == nil || errors.Is(err, errHelpShown) {
 				return ExitOK
 			}
 			return report(stderr, err)
 		}
 	}
 	return report(stderr, usageErr("unknown command %q", args[0]))
+}
+
+// errHelpShown ends a command after `--help` printed its usage.
+var errHelpShown = errors.New("help shown")
+
+// verbHelp prints a command's usage, summary and flags.
+func verbHelp(w io.Writer, fs *flag.FlagSet) {
+	for _, c := range commands {
+		if c.name == fs.Name() || strings.HasPrefix(fs.Name(), c.name+" ") {
+			fmt.Fprintf(w, "usage: tails-server %s %s\n\n%s\n\nflags:\n", c.name, c.args, c.summary)
+		}
+	}
+	fs.SetOutput(w)
+	fs.PrintDefaults()
 }
 
 func help(w io.Writer) {
@@ -165,6 +180,10 @@ func parse(fs *flag.FlagSet, e *env, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				verbHelp(e.stdout, fs)
+				return nil, errHelpShown
+			}
 			return nil, usageErr("%s: %v", fs.Name(), err)
 		}
 		args = fs.Args()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -47,5 +48,29 @@ func TestHelpListsCommands(t *testing.T) {
 		if !strings.Contains(out.String(), c) {
 			t.Errorf("help lacks %s", c)
 		}
+	}
+}
+
+func TestVerbHelp(t *testing.T) {
+	for _, verb := range []string{"enable", "set-option", "client", "testnet", "daemon", "logs"} {
+		var out, errb bytes.Buffer
+		if code := Main(context.Background(), []string{verb, "--help"}, &out, &errb); code != 0 {
+			t.Errorf("%s --help: exit %d, %s", verb, code, errb.String())
+		}
+		if !strings.Contains(out.String(), "usage: tails-server "+verb) || !strings.Contains(out.String(), "-socket") {
+			t.Errorf("%s --help:\n%s", verb, out.String())
+		}
+	}
+}
+
+func TestCompletionScriptParses(t *testing.T) {
+	var out bytes.Buffer
+	if code := Main(context.Background(), []string{"completion", "bash"}, &out, &out); code != 0 {
+		t.Fatal(out.String())
+	}
+	cmd := exec.Command("bash", "-n")
+	cmd.Stdin = &out
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bash -n: %v\n%s", err, b)
 	}
 }
