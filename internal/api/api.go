@@ -158,7 +158,53 @@ func (h *handler) enable(w http.ResponseWriter, r *http.Request) (any, error) {
 	if req.Wait < 0 || req.Wait > time.Hour {
 		return nil, &services.Error{Status: http.StatusBadRequest, Msg: "wait must be between 0 and 1h"}
 	}
-	return h.d.Services().Enable(r.Context(), r.PathValue("name"), req.Wait, req.OnionKey)
+	if r.URL.Query().Get("stream") != "1" {
+		return h.d.Services().Enable(r.Context(), r.PathValue("name"), req.Wait, req.OnionKey)
+	}
+	// Streamed: one JSON object per line, progress steps then the result.
+	steps, stop, err := h.d.Services().Watch(r.PathValue("name"))
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	fl, _ := w.(http.Flusher)
+	type result struct {
+		svc apitype.Service
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		svc, err := h.d.Services().Enable(r.Context(), r.PathValue("name"), req.Wait, req.OnionKey)
+		done <- result{svc, err}
+	}()
+	for {
+		select {
+		case p := <-steps:
+			enc.Encode(apitype.EnableEvent{Progress: &p})
+			if fl != nil {
+				fl.Flush()
+			}
+		case res := <-done:
+			for len(steps) > 0 {
+				p := <-steps
+				enc.Encode(apitype.EnableEvent{Progress: &p})
+			}
+			if res.err != nil {
+				e := &apitype.Error{Error: res.err.Error()}
+				var se *services.Error
+				if errors.As(res.err, &se) {
+					e.Hint = se.Hint
+				}
+				enc.Encode(apitype.EnableEvent{Error: e})
+			} else {
+				enc.Encode(apitype.EnableEvent{Service: &res.svc})
+			}
+			return nil, errStreamed
+		}
+	}
 }
 
 func (h *handler) disable(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -191,3 +191,22 @@ type Share struct {
 	Credential string   `json:"credential,omitempty" yaml:"credential,omitempty"`
 	Warnings   []string `json:"warnings,omitempty" yaml:"warnings,omitempty"`
 }
+
+// Progress is one step of a long operation (enable: package install,
+// backend start, onion publication), streamed to the CLI and the GUI.
+type Progress struct {
+	Service string `json:"service" yaml:"service"`
+	Step    string `json:"step" yaml:"step"`
+	// Percent is the step's completion (0–100) when known.
+	Percent *float64 `json:"percent,omitempty" yaml:"percent,omitempty"`
+	// State is the service's state when the step is a state change.
+	State string `json:"state,omitempty" yaml:"state,omitempty"`
+}
+
+// EnableEvent is one line of a streamed enable (NDJSON): progress, then a
+// final service or error.
+type EnableEvent struct {
+	Progress *Progress `json:"progress,omitempty"`
+	Service  *Service  `json:"service,omitempty"`
+	Error    *Error    `json:"error,omitempty"`
+}

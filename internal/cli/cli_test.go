@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os/exec"
 	"strings"
+	"tails-server/internal/apitype"
 	"testing"
 )
 
@@ -72,5 +73,25 @@ func TestCompletionScriptParses(t *testing.T) {
 	cmd.Stdin = &out
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bash -n: %v\n%s", err, b)
+	}
+}
+
+func TestProgressBar(t *testing.T) {
+	pct := 50.0
+	var plain bytes.Buffer
+	b := newProgressBar(&plain, false)
+	b.show(apitype.Progress{Service: "web", Step: "starting"})
+	b.show(apitype.Progress{Service: "web", Step: "install: Unpacking", Percent: &pct})
+	b.show(apitype.Progress{Service: "web", Step: "install: Unpacking", Percent: &pct})
+	b.done()
+	if got := plain.String(); got != "web: starting\nweb: [############            ]  50% install: Unpacking\n" {
+		t.Fatalf("plain progress:\n%q", got)
+	}
+	var tty bytes.Buffer
+	b = newProgressBar(&tty, true)
+	b.show(apitype.Progress{Service: "web", Step: "install: Unpacking", Percent: &pct})
+	b.done()
+	if got := tty.String(); !strings.HasPrefix(got, "\r\033[K[############") || !strings.HasSuffix(got, "\r\033[K") {
+		t.Fatalf("terminal progress: %q", got)
 	}
 }

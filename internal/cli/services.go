@@ -136,7 +136,9 @@ func runEnable(e *env, args []string) error {
 			return err
 		}
 	}
-	s, err := e.client().EnableWith(e.ctx, pos[0], req)
+	bar := newProgressBar(e.stderr, isTerminal(e.stderr))
+	s, err := e.client().EnableStream(e.ctx, pos[0], req, bar.show)
+	bar.done()
 	if err != nil {
 		return err
 	}

@@ -287,3 +287,47 @@ func (c *Client) FollowLogs(ctx context.Context, name string, w io.Writer) error
 	}
 	return err
 }
+
+// EnableStream enables a service as req says, calling progress for every
+// step, and returns the final service.
+func (c *Client) EnableStream(ctx context.Context, name string, req apitype.EnableRequest, progress func(apitype.Progress)) (apitype.Service, error) {
+	if err := c.precheck(); err != nil {
+		return apitype.Service{}, err
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return apitype.Service{}, err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+apitype.Host+apitype.Version+svcPath(name, "enable")+"?stream=1", bytes.NewReader(b))
+	if err != nil {
+		return apitype.Service{}, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(hreq)
+	if err != nil {
+		return apitype.Service{}, &NotRunningError{c.Socket, "the daemon does not answer"}
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		var e apitype.Error
+		dec.Decode(&e)
+		return apitype.Service{}, &Error{Status: resp.StatusCode, Msg: e.Error, Hint: e.Hint}
+	}
+	for {
+		var ev apitype.EnableEvent
+		if err := dec.Decode(&ev); err != nil {
+			return apitype.Service{}, fmt.Errorf("the daemon's answer ended early: %w", err)
+		}
+		switch {
+		case ev.Progress != nil:
+			if progress != nil {
+				progress(*ev.Progress)
+			}
+		case ev.Error != nil:
+			return apitype.Service{}, &Error{Status: http.StatusBadRequest, Msg: ev.Error.Error, Hint: ev.Error.Hint}
+		case ev.Service != nil:
+			return *ev.Service, nil
+		}
+	}
+}

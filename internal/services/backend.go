@@ -12,9 +12,11 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"tails-server/internal/apitype"
 	"tails-server/internal/catalog"
 	"tails-server/internal/install"
 	"tails-server/internal/staticweb"
@@ -69,7 +71,7 @@ func dirs(st *store.Store, name string) (config, data string) {
 // config files are replaced atomically and a backend that started is
 // stopped again.
 func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, values map[string]string,
-	in *install.Installer, log *slog.Logger, progress func(string)) (Backend, error) {
+	in *install.Installer, log *slog.Logger, progress func(apitype.Progress)) (Backend, error) {
 	listen := "127.0.0.1"
 	if values[catalog.OptAllowLAN] == "true" {
 		listen = "0.0.0.0"
@@ -112,9 +114,10 @@ func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, va
 	}
 
 	if len(def.Packages) > 0 {
-		progress("installing " + fmt.Sprint(def.Packages))
+		progress(apitype.Progress{Step: "installing " + strings.Join(def.Packages, ", ")})
 		err := in.Install(ctx, def.Packages, func(p install.Progress) {
-			progress(fmt.Sprintf("%s %3.0f%% %s", p.Stage, p.Percent, p.Message))
+			pct := p.Percent
+			progress(apitype.Progress{Step: p.Stage + ": " + p.Message, Percent: &pct})
 		})
 		if err != nil {
 			return nil, err
@@ -177,7 +180,7 @@ func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, va
 	for name, p := range env.Ports {
 		b.extra[name] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 	}
-	progress("waiting for " + def.Name + " to answer on " + local)
+	progress(apitype.Progress{Step: "waiting for " + def.Name + " to answer on " + local})
 	if err := waitHealthy(ctx, def, local, expand); err != nil {
 		b.Close()
 		tail := b.Logs(3)

@@ -92,6 +92,7 @@ type service struct {
 	key         *onionkey.ServiceKey
 	selfKey     *onionkey.ClientKey
 	progress    string // the current step of a start, for status
+	watchers    map[chan apitype.Progress]struct{}
 	backend     Backend
 	state       string
 	err         string
@@ -178,6 +179,43 @@ func (s *service) setState(state, err string) {
 	s.state, s.err = state, err
 	close(s.changed)
 	s.changed = make(chan struct{})
+	step := state
+	if err != "" {
+		step += ": " + err
+	}
+	s.notify(apitype.Progress{Step: step, State: state})
+}
+
+// notify sends a progress step to the watchers, never blocking. Call with
+// s.mu held.
+func (s *service) notify(p apitype.Progress) {
+	p.Service = s.def.Name
+	for ch := range s.watchers {
+		select {
+		case ch <- p:
+		default:
+		}
+	}
+}
+
+// Watch returns the progress steps of a service until cancel is called.
+func (m *Manager) Watch(name string) (<-chan apitype.Progress, func(), error) {
+	s, err := m.get(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch := make(chan apitype.Progress, 256)
+	s.mu.Lock()
+	if s.watchers == nil {
+		s.watchers = map[chan apitype.Progress]struct{}{}
+	}
+	s.watchers[ch] = struct{}{}
+	s.mu.Unlock()
+	return ch, func() {
+		s.mu.Lock()
+		delete(s.watchers, ch)
+		s.mu.Unlock()
+	}, nil
 }
 
 // bootMarker, in the volatile root, says that the daemon already ran since
@@ -467,10 +505,10 @@ func (m *Manager) startBackend(ctx context.Context, s *service) error {
 	s.setState(apitype.StateStarting, "")
 	values := m.values(s)
 	s.mu.Unlock()
-	b, err := startBackend(ctx, s.def, m.store, values, m.installer, m.log, func(line string) {
-		m.log.Info("progress", "service", s.def.Name, "step", line)
+	b, err := startBackend(ctx, s.def, m.store, values, m.installer, m.log, func(p apitype.Progress) {
 		s.mu.Lock()
-		s.progress = line
+		s.progress = p.Step
+		s.notify(p)
 		s.mu.Unlock()
 	})
 	s.mu.Lock()
