@@ -6,8 +6,9 @@ import (
 	"flag"
 	"os/exec"
 	"strings"
-	"tails-server/internal/apitype"
 	"testing"
+
+	"tails-server/internal/apitype"
 )
 
 func TestParseFlagsAnywhere(t *testing.T) {
