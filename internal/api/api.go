@@ -24,6 +24,8 @@ import (
 type Daemon interface {
 	Status() apitype.Daemon
 	Services() *services.Manager
+	Settings(ctx context.Context) (apitype.Settings, error)
+	SetSetting(ctx context.Context, name, value string) (apitype.Settings, error)
 }
 
 // Handler returns the API's handler.
@@ -35,6 +37,8 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 		fn      func(http.ResponseWriter, *http.Request) (any, error)
 	}{
 		{"GET /daemon", h.daemon},
+		{"GET /settings", h.settings},
+		{"PUT /settings/{name}", h.setSetting},
 		{"GET /services", h.list},
 		{"GET /services/{name}", h.info},
 		{"POST /services/{name}/enable", h.enable},
@@ -281,4 +285,16 @@ func (h *handler) logs(w http.ResponseWriter, r *http.Request) (any, error) {
 		}
 	}
 	return nil, errStreamed
+}
+
+func (h *handler) settings(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.d.Settings(r.Context())
+}
+
+func (h *handler) setSetting(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req apitype.SettingRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return h.d.SetSetting(r.Context(), r.PathValue("name"), req.Value)
 }

@@ -29,6 +29,12 @@ type fakeDaemon struct{ m *services.Manager }
 
 func (d fakeDaemon) Status() apitype.Daemon      { return apitype.Daemon{Network: "testnet"} }
 func (d fakeDaemon) Services() *services.Manager { return d.m }
+func (d fakeDaemon) Settings(context.Context) (apitype.Settings, error) {
+	return apitype.Settings{}, nil
+}
+func (d fakeDaemon) SetSetting(context.Context, string, string) (apitype.Settings, error) {
+	return apitype.Settings{}, nil
+}
 
 // serve runs the API on a unix socket with a real service manager (and no
 // tor) and returns a client of it.

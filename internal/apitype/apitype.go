@@ -210,3 +210,21 @@ type EnableEvent struct {
 	Service  *Service  `json:"service,omitempty"`
 	Error    *Error    `json:"error,omitempty"`
 }
+
+// Settings are the daemon's global settings, with what they mean.
+type Settings struct {
+	// PersistTorState keeps tor's state, and so its entry guards, across
+	// reboots.
+	PersistTorState bool   `json:"persist_tor_state" yaml:"persist_tor_state"`
+	TorDataDir      string `json:"tor_data_dir,omitempty" yaml:"tor_data_dir,omitempty"`
+	// Vanguards says what protection against guard discovery the tor in
+	// use offers and whether it is on.
+	Vanguards string `json:"vanguards" yaml:"vanguards"`
+	// Notes explain the trade-offs.
+	Notes []string `json:"notes,omitempty" yaml:"notes,omitempty"`
+}
+
+// SettingRequest sets one setting.
+type SettingRequest struct {
+	Value string `json:"value"`
+}

@@ -78,6 +78,7 @@ func init() {
 		{"logs", "SERVICE [-f] [-n 100]", "show a service's backend output", runLogs},
 		{"client", "add|remove|list|show SERVICE [NAME] [--format yaml|auth-private]", "manage who may connect", runClient},
 		{"share", "SERVICE [--client NAME] [--qr]", "print what a client needs to connect, with QR codes", runShare},
+		{"settings", "[get | set persist-tor-state true|false]", "global settings: tor's state across reboots, vanguards", runSettings},
 		{"completion", "bash", "print a shell completion script", runCompletion},
 		{"version", "", "print the version", runVersion},
 		{"help", "", "show this help", nil},

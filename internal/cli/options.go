@@ -109,3 +109,26 @@ func readOnionKey(path string) ([]byte, error) {
 	}
 	return b[:n], nil
 }
+
+func runSettings(e *env, args []string) error {
+	pos, err := parse(flag.NewFlagSet("settings", flag.ContinueOnError), e, args)
+	if err != nil {
+		return err
+	}
+	c := e.client()
+	switch {
+	case len(pos) == 0 || (len(pos) == 1 && pos[0] == "get"):
+		st, err := c.Settings(e.ctx)
+		if err != nil {
+			return err
+		}
+		return e.print(st)
+	case len(pos) == 3 && pos[0] == "set":
+		st, err := c.SetSetting(e.ctx, pos[1], pos[2])
+		if err != nil {
+			return err
+		}
+		return e.print(st)
+	}
+	return usageErr("settings takes get, or set NAME VALUE")
+}

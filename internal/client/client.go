@@ -331,3 +331,15 @@ func (c *Client) EnableStream(ctx context.Context, name string, req apitype.Enab
 		}
 	}
 }
+
+// Settings returns the daemon's global settings.
+func (c *Client) Settings(ctx context.Context) (apitype.Settings, error) {
+	var s apitype.Settings
+	return s, c.do(ctx, http.MethodGet, "/settings", nil, &s)
+}
+
+// SetSetting changes one global setting.
+func (c *Client) SetSetting(ctx context.Context, name, value string) (apitype.Settings, error) {
+	var s apitype.Settings
+	return s, c.do(ctx, http.MethodPut, "/settings/"+url.PathEscape(name), apitype.SettingRequest{Value: value}, &s)
+}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -60,6 +61,8 @@ type daemon struct {
 	started time.Time
 	sup     *torsup.Supervisor
 	svcs    *services.Manager
+	store   *store.Store
+	setMu   sync.Mutex // serialises settings changes
 	// catalogErrors are the descriptions refused at load, "file:line: why".
 	catalogErrors []string
 }
@@ -76,6 +79,64 @@ func (d *daemon) Status() apitype.Daemon {
 		Tor:           d.sup.Status(),
 		CatalogErrors: d.catalogErrors,
 	}
+}
+
+// Settings returns the global settings.
+func (d *daemon) Settings(ctx context.Context) (apitype.Settings, error) {
+	st, err := d.store.LoadSettings()
+	if err != nil {
+		return apitype.Settings{}, err
+	}
+	out := apitype.Settings{PersistTorState: st.PersistTorState, Vanguards: d.sup.Vanguards(ctx)}
+	if d.cfg.Network != torsup.System {
+		out.TorDataDir = d.sup.DataDir()
+	}
+	out.Notes = []string{
+		"persist-tor-state keeps tor's entry guards across reboots. Off (the amnesic default), tor picks new guards at every boot: " +
+			"each new guard is another chance to pick a hostile one, and a hostile guard can find out where an onion service runs. " +
+			"On, the same guards are kept, but they can tell that the same computer comes back, wherever it connects from.",
+		"Vanguards-lite, built into tor since 0.4.7, keeps the middle nodes of onion service circuits for a while, against guard discovery.",
+	}
+	if d.cfg.Network == torsup.System {
+		out.Notes = append(out.Notes, "In system mode tor's state belongs to the system tor: persist-tor-state is the system's choice.")
+	}
+	return out, nil
+}
+
+// SetSetting changes one global setting.
+func (d *daemon) SetSetting(ctx context.Context, name, value string) (apitype.Settings, error) {
+	d.setMu.Lock()
+	defer d.setMu.Unlock()
+	st, err := d.store.LoadSettings()
+	if err != nil {
+		return apitype.Settings{}, err
+	}
+	switch name {
+	case "persist-tor-state":
+		var on bool
+		switch strings.ToLower(value) {
+		case "true", "yes", "on":
+			on = true
+		case "false", "no", "off":
+		default:
+			return apitype.Settings{}, &services.Error{Status: 400, Msg: fmt.Sprintf("persist-tor-state must be true or false, not %q", value)}
+		}
+		if d.cfg.Network == torsup.System {
+			return apitype.Settings{}, &services.Error{Status: 409, Msg: "persist-tor-state is the system tor's choice in system mode"}
+		}
+		if on != st.PersistTorState {
+			if err := d.sup.MoveDataDir(d.store.TorDataDir(on), store.CopyTree); err != nil {
+				return apitype.Settings{}, err
+			}
+			st.PersistTorState = on
+			if err := d.store.SaveSettings(st); err != nil {
+				return apitype.Settings{}, err
+			}
+		}
+	default:
+		return apitype.Settings{}, &services.Error{Status: 404, Msg: fmt.Sprintf("no setting %q", name), Hint: "settings: persist-tor-state"}
+	}
+	return d.Settings(ctx)
 }
 
 // Run runs the daemon until ctx ends. Each start-up step's error names the
@@ -123,7 +184,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer unlock()
 
-	d := &daemon{cfg: cfg, started: time.Now().UTC().Truncate(time.Second), sup: sup}
+	settings, err := st.LoadSettings()
+	if err != nil {
+		return err
+	}
+	sup.SetDataDir(st.TorDataDir(settings.PersistTorState))
+	d := &daemon{cfg: cfg, started: time.Now().UTC().Truncate(time.Second), sup: sup, store: st}
 	if cfg.CatalogDir == "" {
 		cfg.CatalogDir = catalog.DefaultDir
 	}

@@ -26,7 +26,7 @@ func TestSelfCheckRepairs(t *testing.T) {
 
 	// The test, as root, reaches the daemon's tor through its control
 	// port file and cookie, as an administrator could.
-	b, err := os.ReadFile(filepath.Join(state, "tor", "control-port"))
+	b, err := os.ReadFile(filepath.Join(state+"-volatile", "tor", "control-port"))
 	if err != nil {
 		t.Fatal(err)
 	}

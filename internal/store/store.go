@@ -280,6 +280,51 @@ func (s *Store) Wipe(name string) error {
 	return nil
 }
 
+// CopyTree copies the tree at src into the existing directory dst, as
+// SetPersistent does.
+func CopyTree(src, dst string) error { return copyTree(src, dst) }
+
+// Settings are the daemon's global settings, in DIR/settings.json.
+type Settings struct {
+	// PersistTorState keeps the daemon's tor state (its entry guards)
+	// in the persistent root.
+	PersistTorState bool `json:"persist_tor_state"`
+}
+
+// LoadSettings returns the settings, or the defaults.
+func (s *Store) LoadSettings() (Settings, error) {
+	var st Settings
+	b, err := os.ReadFile(filepath.Join(s.Dir, "settings.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("%s: malformed settings: %v", filepath.Join(s.Dir, "settings.json"), err)
+	}
+	return st, nil
+}
+
+// SaveSettings writes the settings atomically.
+func (s *Store) SaveSettings(st Settings) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFile(filepath.Join(s.Dir, "settings.json"), append(b, '\n'), 0o600)
+}
+
+// TorDataDir is where the daemon's own tor keeps its state: the persistent
+// root if persist, else the volatile one.
+func (s *Store) TorDataDir(persist bool) string {
+	if persist {
+		return filepath.Join(s.Dir, "tor")
+	}
+	return filepath.Join(s.Volatile, "tor")
+}
+
 // copyTree copies regular files, directories and symlinks from src into
 // the existing directory dst, keeping modes, syncing every file.
 func copyTree(src, dst string) error {

@@ -41,7 +41,8 @@ type Config struct {
 	Mode string
 	// TorBinary is the tor to launch in testnet and public modes.
 	TorBinary string
-	// DataDir is the DataDirectory of the daemon's own tor.
+	// DataDir is the DataDirectory of the daemon's own tor; SetDataDir
+	// changes it for the next launch.
 	DataDir string
 	// JoinTorrc holds the lines with which the daemon's own tor joins the
 	// private network (testnet mode only).
@@ -60,7 +61,8 @@ type Config struct {
 
 // Supervisor owns the daemon's connection to tor.
 type Supervisor struct {
-	cfg Config
+	cfg    Config
+	moveMu sync.Mutex // held while the DataDirectory moves
 
 	mu     sync.Mutex
 	status apitype.Tor
@@ -100,6 +102,90 @@ func (s *Supervisor) Check() error {
 		return nil
 	}
 	return fmt.Errorf("unknown network mode %q (use testnet, system or public)", s.cfg.Mode)
+}
+
+// SetDataDir sets the DataDirectory for the next launch; call before Run.
+func (s *Supervisor) SetDataDir(dir string) {
+	s.mu.Lock()
+	s.cfg.DataDir = dir
+	s.mu.Unlock()
+}
+
+// DataDir returns the DataDirectory the daemon's own tor uses.
+func (s *Supervisor) DataDir() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.DataDir
+}
+
+// MoveDataDir stops the daemon's own tor, copies its DataDirectory (keys,
+// guards in the state file, cached directory) to dir, and lets the
+// supervisor start tor again from there. In system mode it does nothing.
+func (s *Supervisor) MoveDataDir(dir string, copyTree func(src, dst string) error) error {
+	if s.cfg.Mode == System {
+		return errors.New("tor's state belongs to the system tor in system mode")
+	}
+	s.moveMu.Lock()
+	defer s.moveMu.Unlock()
+	s.mu.Lock()
+	old, p := s.cfg.DataDir, s.proc
+	s.mu.Unlock()
+	if old == dir {
+		return nil
+	}
+	if p != nil {
+		p.Stop()
+	}
+	if _, err := os.Stat(old); err == nil {
+		tmp := dir + ".moving"
+		os.RemoveAll(tmp)
+		if err := os.MkdirAll(tmp, 0o700); err != nil {
+			return err
+		}
+		if err := copyTree(old, tmp); err != nil {
+			os.RemoveAll(tmp)
+			return fmt.Errorf("copying tor's state: %w", err)
+		}
+		// Files of the running tor that must not move.
+		for _, f := range []string{"lock", "control-port", "control_auth_cookie", "notice.log"} {
+			os.Remove(filepath.Join(tmp, f))
+		}
+		os.RemoveAll(dir)
+		if err := os.Rename(tmp, dir); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.cfg.DataDir = dir
+	s.mu.Unlock()
+	if _, err := os.Stat(old); err == nil {
+		os.RemoveAll(old)
+	}
+	return nil
+}
+
+// Vanguards reports the vanguards protection of the tor in use.
+func (s *Supervisor) Vanguards(ctx context.Context) string {
+	c := s.Conn()
+	if c == nil {
+		return "unknown (tor is not ready)"
+	}
+	conf, err := c.GetConf(ctx, "VanguardsLiteEnabled")
+	if err != nil {
+		return "not offered by this tor (no VanguardsLiteEnabled)"
+	}
+	v := ""
+	if vals := conf["VanguardsLiteEnabled"]; len(vals) > 0 {
+		v = vals[0]
+	}
+	switch v {
+	case "1":
+		return "vanguards-lite on (built into tor " + s.Status().Version + ")"
+	case "0":
+		return "vanguards-lite off"
+	default:
+		return "vanguards-lite on by default (" + v + ", tor " + s.Status().Version + ")"
+	}
 }
 
 // TorUID returns the uid tor runs as: the daemon's own for its own tor,
@@ -306,21 +392,26 @@ func (s *Supervisor) Torrc() []string {
 	}
 	// The SOCKS port serves the reachability self-check; it listens on
 	// loopback only, on a free port, and tells onion errors apart.
-	return append(lines, "SocksPort 127.0.0.1:auto ExtendedErrors")
+	// Vanguards-lite (prop. 333) protects onion services against guard
+	// discovery; tor enables it by default, we say so explicitly.
+	return append(lines, "SocksPort 127.0.0.1:auto ExtendedErrors", "VanguardsLiteEnabled 1")
 }
 
 func (s *Supervisor) launch(ctx context.Context) (*tor.Process, *tor.Conn, error) {
 	s.setState("starting", "launching tor")
-	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+	s.moveMu.Lock() // not while MoveDataDir copies
+	dataDir := s.DataDir()
+	s.moveMu.Unlock()
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, nil, err
 	}
 	lctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	p, err := tor.Launch(lctx, tor.LaunchOptions{
 		Binary:  s.cfg.TorBinary,
-		DataDir: s.cfg.DataDir,
+		DataDir: dataDir,
 		Torrc:   s.Torrc(),
-		LogPath: filepath.Join(s.cfg.DataDir, "notice.log"),
+		LogPath: filepath.Join(dataDir, "notice.log"),
 	})
 	if err != nil {
 		return nil, nil, err

@@ -8,7 +8,7 @@ import (
 func TestTorrcByMode(t *testing.T) {
 	join := []string{"TestingTorNetwork 1", "DirAuthority a orport=1 v3ident=X 127.0.0.1:2 FP"}
 	tn := New(Config{Mode: Testnet, JoinTorrc: join}).Torrc()
-	if strings.Join(tn[:2], "\n") != strings.Join(join, "\n") || tn[len(tn)-1] != "SocksPort 127.0.0.1:auto ExtendedErrors" {
+	if strings.Join(tn[:2], "\n") != strings.Join(join, "\n") || tn[len(tn)-2] != "SocksPort 127.0.0.1:auto ExtendedErrors" || tn[len(tn)-1] != "VanguardsLiteEnabled 1" {
 		t.Fatalf("testnet torrc %q", tn)
 	}
 	pub := New(Config{Mode: Public, JoinTorrc: join}).Torrc()
