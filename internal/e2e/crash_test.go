@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"tails-server/internal/onionkey"
+)
+
+// TestConcurrentCommandsAreSerialized runs option changes on one service
+// at the same time: each ends, and the final value is one of those set,
+// with the config rendered from it.
+func TestConcurrentCommandsAreSerialized(t *testing.T) {
+	requireNet(t)
+	tmp := t.TempDir()
+	os.Chmod(tmp, 0o711)
+	os.Chmod(filepath.Dir(tmp), 0o711)
+	d := startDaemon(t, filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock"))
+	d.mustCLI("enable", "lighttpd", "--wait", "150s")
+	var wg sync.WaitGroup
+	values := []string{"one", "two", "three", "four"}
+	codes := make([]int, len(values))
+	for i, v := range values {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, codes[i] = d.cli("set-option", "lighttpd", "document-root", v)
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 0 {
+			t.Errorf("set-option %s: exit %d", values[i], c)
+		}
+	}
+	o := d.service("lighttpd")
+	var final string
+	for _, opt := range o.Options {
+		if opt.Name == "document-root" {
+			final = opt.Value
+		}
+	}
+	conf, _ := os.ReadFile(filepath.Join(o.Details.DataDir, "config", "lighttpd.conf"))
+	if !strings.Contains(string(conf), "/data/"+final+`"`) {
+		t.Fatalf("option is %q but the config says:\n%s", final, conf)
+	}
+	if !o.Details.Backend.Running {
+		t.Fatal("backend not running after concurrent changes")
+	}
+}
+
+// TestKillDuringEnableAndSetOption kills the daemon with SIGKILL at random
+// moments of enable and set-option, restarts it, and checks that the state
+// it finds is consistent: records and key parse, the service is either
+// enabled and comes back reachable, or disabled; the option holds one of
+// the two values.
+func TestKillDuringEnableAndSetOption(t *testing.T) {
+	requireNet(t)
+	for i := range 4 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			tmp := t.TempDir()
+			os.Chmod(tmp, 0o711)
+			os.Chmod(filepath.Dir(tmp), 0o711)
+			state, socket := filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock")
+			d := startDaemon(t, state, socket)
+			op := []string{"enable", "lighttpd"}
+			if i%2 == 1 {
+				d.mustCLI("enable", "lighttpd")
+				op = []string{"set-option", "lighttpd", "document-root", "other"}
+			}
+			go d.cli(op...)
+			time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond)
+			d.cmd.Process.Signal(syscall.SIGKILL)
+			d.cmd.Wait()
+
+			// The files a kill may have caught mid-write parse.
+			for _, root := range []string{state, state + "-volatile"} {
+				dir := filepath.Join(root, "services", "lighttpd")
+				if b, err := os.ReadFile(filepath.Join(dir, "service.json")); err == nil {
+					var v map[string]any
+					if err := json.Unmarshal(b, &v); err != nil {
+						t.Fatalf("service.json after kill: %v\n%s", err, b)
+					}
+				}
+				if b, err := os.ReadFile(filepath.Join(dir, "hs_ed25519_secret_key")); err == nil {
+					if _, err := onionkey.ParseSecretKeyFile(b); err != nil {
+						t.Fatalf("key after kill: %v", err)
+					}
+				}
+				entries, _ := os.ReadDir(dir)
+				for _, e := range entries {
+					if strings.Contains(e.Name(), ".tmp-") {
+						t.Errorf("temp file left: %s (harmless, but should be cleaned)", e.Name())
+					}
+				}
+			}
+			d2 := startDaemon(t, state, socket)
+			s := d2.service("lighttpd")
+			if s.Enabled {
+				waitFor(t, 150*time.Second, "enabled service back", func() error {
+					if s := d2.service("lighttpd"); !s.Reachable {
+						return fmt.Errorf("state %s: %s", s.State, s.Error)
+					}
+					return nil
+				})
+			} else if s.State != "disabled" {
+				t.Fatalf("not enabled but state %s", s.State)
+			}
+			for _, o := range d2.service("lighttpd").Options {
+				if o.Name == "document-root" && o.Value != "www" && o.Value != "other" {
+					t.Fatalf("document-root %q", o.Value)
+				}
+			}
+		})
+	}
+}
