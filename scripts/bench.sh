@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: the performance figures of the README, on a private Tor
-# network started here. BENCHTIME sets the iterations (default 3x).
+# network started here. BENCH (a regexp) and BENCHTIME (default 3x) choose;
+# without BENCH the light benchmarks run BENCHTIME times and the fifty-
+# services one (about 4 minutes a run) once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d /tmp/tails-server-bench.XXXXXX)
@@ -11,4 +13,10 @@ cleanup() {
 trap cleanup EXIT
 bin/tails-server testnet up --dir "$tmp/net" >/dev/null
 export TAILS_TESTNET_DIR="$tmp/net" TAILS_SERVER_BIN="$PWD/bin/tails-server"
-go test -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-3x}" -timeout 60m ./internal/e2e/
+run() { go test -run '^$' -bench "$1" -benchtime "$2" -timeout 90m ./internal/e2e/; }
+if [ -n "${BENCH:-}" ]; then
+	run "$BENCH" "${BENCHTIME:-3x}"
+else
+	run 'TestnetUp|OnionPublication|DaemonRSS' "${BENCHTIME:-3x}"
+	run 'FiftyServices' 1x
+fi

@@ -1,0 +1,221 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"tails-server/internal/client"
+)
+
+// fiftyCatalog writes n descriptions of built-in web servers (site00 ...)
+// into a catalog dir.
+func fiftyCatalog(b *testing.B, n int) string {
+	dir := filepath.Join(b.TempDir(), "catalog.d")
+	os.MkdirAll(dir, 0o755)
+	for i := range n {
+		name := fmt.Sprintf("site%02d", i)
+		desc := fmt.Sprintf(`name: %s
+title: Site %d
+description: A static site served by the daemon.
+backend:
+  builtin: web
+onion_ports:
+  - virtual: 80
+options:
+  - name: title
+    title: Page title
+    type: string
+    default: Site %d
+health:
+  http:
+    path: /
+connect:
+  uri: "http://{{.address}}/"
+`, name, i, i)
+		if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(desc), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// cliMillis times one run of the CLI (the round trip a user sees:
+// process start, API call, output), in milliseconds.
+func cliMillis(b *testing.B, socket string, args ...string) float64 {
+	start := time.Now()
+	out, err := exec.Command(bin, append([]string{"--socket", socket}, args...)...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("%v: %v\n%s", args, err, out)
+	}
+	return float64(time.Since(start).Microseconds()) / 1000
+}
+
+// BenchmarkFiftyServices: with 50 services described, the CLI's list and
+// info round trips; with 50 enabled, the daemon's RSS, the time until all
+// are reachable, and after a kill -9 of tor the time until every one is
+// reachable again, against the same for a daemon with one service, in the
+// same run.
+func BenchmarkFiftyServices(b *testing.B) {
+	if tnet == nil {
+		b.Fatal("no private network: run `make bench`")
+	}
+	const n = 50
+	cat := fiftyCatalog(b, n)
+	var list, info, rss, upAll, rec50, rec1 []float64
+	for range b.N {
+		d := benchDaemonWith(b, "--catalog", cat)
+		for range 20 {
+			list = append(list, cliMillis(b, d.socket, "list"))
+			info = append(info, cliMillis(b, d.socket, "info", "site07"))
+		}
+		c := client.New(d.socket)
+		start := time.Now()
+		enableAll(b, c, n)
+		waitAllReachable(b, c, n)
+		upAll = append(upAll, time.Since(start).Seconds())
+		time.Sleep(5 * time.Second)
+		rss = append(rss, float64(vmRSS(b, d.cmd.Process.Pid))/1024)
+		rec50 = append(rec50, recovery(b, c, n))
+		d.stop()
+
+		one := benchDaemonWith(b, "--catalog", cat)
+		c1 := client.New(one.socket)
+		enableAll(b, c1, 1)
+		waitAllReachable(b, c1, 1)
+		rec1 = append(rec1, recovery(b, c1, 1))
+		one.stop()
+	}
+	b.ReportMetric(median(list), "ms-list")
+	b.ReportMetric(median(info), "ms-info")
+	b.ReportMetric(median(rss), "RSS-MiB-50-enabled")
+	b.ReportMetric(median(upAll), "s-enable-50-to-all-reachable")
+	b.ReportMetric(median(rec50), "s-recovery-50")
+	b.ReportMetric(median(rec1), "s-recovery-1")
+	b.ReportMetric(median(rec50)/median(rec1), "recovery-ratio")
+}
+
+func benchDaemonWith(b *testing.B, extra ...string) *benchD {
+	b.Helper()
+	dir := b.TempDir()
+	d := &benchD{socket: filepath.Join(dir, "api.sock")}
+	args := append([]string{"daemon", "--firewall-table", firewallTable(), "--state", filepath.Join(dir, "state"),
+		"--volatile-dir", filepath.Join(dir, "volatile"), "--network", "testnet", "--testnet-dir", tnet.Dir,
+		"--socket", d.socket, "--check-interval", "30s"}, extra...)
+	d.cmd = exec.Command(bin, args...)
+	if err := d.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(d.stop)
+	c := client.New(d.socket)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := c.Daemon(context.Background())
+		if err == nil && st.Tor.State == "ready" {
+			return d
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("daemon not ready: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func enableAll(b *testing.B, c *client.Client, n int) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Enable(context.Background(), fmt.Sprintf("site%02d", i), time.Millisecond); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func waitAllReachable(b *testing.B, c *client.Client, n int) {
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		list, err := c.List(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		up := 0
+		var down []string
+		for _, s := range list {
+			if s.Reachable {
+				up++
+			} else if s.Enabled {
+				down = append(down, s.Name+":"+s.State)
+			}
+		}
+		if up >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			sort.Strings(down)
+			b.Fatalf("%d of %d reachable; not: %v", up, n, down)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// recovery kills the daemon's tor with SIGKILL and returns the seconds
+// until all n services are reachable again.
+func recovery(b *testing.B, c *client.Client, n int) float64 {
+	st, err := c.Daemon(context.Background())
+	if err != nil || st.Tor.PID == 0 {
+		b.Fatalf("daemon status: %v", err)
+	}
+	start := time.Now()
+	syscall.Kill(st.Tor.PID, syscall.SIGKILL)
+	// Wait until tor is back, then until every service passed a new
+	// check.
+	for {
+		s, err := c.Daemon(context.Background())
+		if err == nil && s.Tor.PID != st.Tor.PID && s.Tor.State == "ready" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitAllReachableAfter(b, c, n, start)
+	return time.Since(start).Seconds()
+}
+
+// waitAllReachableAfter waits until n services are reachable with a last
+// check newer than t.
+func waitAllReachableAfter(b *testing.B, c *client.Client, n int, t time.Time) {
+	deadline := time.Now().Add(15 * time.Minute)
+	for {
+		list, err := c.List(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		up := 0
+		for _, s := range list {
+			if !s.Reachable {
+				continue
+			}
+			info, err := c.Info(context.Background(), s.Name, true)
+			if err == nil && info.Details.LastCheck != nil && info.Details.LastCheck.OK && info.Details.LastCheck.Time.After(t) {
+				up++
+			}
+		}
+		if up >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d reachable after recovery", up, n)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
