@@ -105,27 +105,7 @@ func (d *benchD) stop() {
 
 func benchDaemon(b *testing.B) *benchD {
 	b.Helper()
-	dir := b.TempDir()
-	d := &benchD{socket: filepath.Join(dir, "api.sock")}
-	d.cmd = exec.Command(bin, "daemon", "--firewall-table", firewallTable(), "--state", filepath.Join(dir, "state"), "--volatile-dir", filepath.Join(dir, "volatile"), "--network", "testnet",
-		"--testnet-dir", tnet.Dir, "--socket", d.socket)
-	if err := d.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(d.stop)
-	// Wait until its tor is ready (outside the measured time).
-	deadline := time.Now().Add(2 * time.Minute)
-	c := client.New(d.socket)
-	for {
-		st, err := c.Daemon(context.Background())
-		if err == nil && st.Tor.State == "ready" {
-			return d
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("daemon not ready: %v %+v", err, st.Tor)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return benchDaemonWith(b)
 }
 
 // independentClient starts a client tor and gives it a credential through
