@@ -106,7 +106,7 @@ func benchDaemonWith(b *testing.B, extra ...string) *benchD {
 	b.Helper()
 	dir := b.TempDir()
 	d := &benchD{socket: filepath.Join(dir, "api.sock")}
-	args := append([]string{"daemon", "--firewall-table", firewallTable(), "--state", filepath.Join(dir, "state"),
+	args := append([]string{"daemon", "--firewall-table", firewallTable(dir), "--state", filepath.Join(dir, "state"),
 		"--volatile-dir", filepath.Join(dir, "volatile"), "--network", "testnet", "--testnet-dir", tnet.Dir,
 		"--socket", d.socket, "--check-interval", "30s"}, extra...)
 	d.cmd = exec.Command(bin, args...)

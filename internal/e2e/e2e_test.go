@@ -6,6 +6,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +16,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -109,7 +110,7 @@ func startDaemon(t *testing.T, state, socket string, extra ...string) *daemon {
 	t.Helper()
 	d := &daemon{t: t, state: state, socket: socket, log: &syncBuffer{}}
 	d.cmd = exec.Command(bin, append([]string{"daemon", "--state", state, "--network", "testnet",
-		"--firewall-table", firewallTable(),
+		"--firewall-table", firewallTable(state),
 		"--volatile-dir", state + "-volatile", "--testnet-dir", tnet.Dir, "--socket", socket, "--check-interval", "20s"}, extra...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
@@ -185,12 +186,12 @@ func (d *daemon) service(name string) apitype.Service {
 	return s
 }
 
-var tables atomic.Int32
-
-// firewallTable names a test daemon's own nftables table, so that daemons
-// of different tests never share one.
-func firewallTable() string {
-	return fmt.Sprintf("tse2e_%d_%d", os.Getpid(), tables.Add(1))
+// firewallTable names a test daemon's own nftables table after its state
+// dir, so that daemons of different tests never share one and a daemon
+// restarted on the same state (after a SIGKILL too) replaces its own.
+func firewallTable(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return "tse2e_" + hex.EncodeToString(sum[:6])
 }
 
 // syncBuffer is a buffer the daemon's output goroutine writes while the
