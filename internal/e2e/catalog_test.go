@@ -22,11 +22,7 @@ import (
 // reboot, kill -9 of the backend, client auth off, remove.
 func TestPackagedServiceLifecycle(t *testing.T) {
 	requireNet(t)
-	tmp := t.TempDir()
-	// The backend runs as a user of its own, which must reach its data
-	// dir through the test's directories (as through /var/lib).
-	os.Chmod(tmp, 0o711)
-	os.Chmod(filepath.Dir(tmp), 0o711)
+	tmp := backendTempDir(t)
 	state, socket := filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock")
 	volatile := state + "-volatile"
 

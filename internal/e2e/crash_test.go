@@ -20,9 +20,7 @@ import (
 // with the config rendered from it.
 func TestConcurrentCommandsAreSerialized(t *testing.T) {
 	requireNet(t)
-	tmp := t.TempDir()
-	os.Chmod(tmp, 0o711)
-	os.Chmod(filepath.Dir(tmp), 0o711)
+	tmp := backendTempDir(t)
 	d := startDaemon(t, filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock"))
 	d.mustCLI("enable", "lighttpd", "--wait", "150s")
 	var wg sync.WaitGroup
@@ -66,9 +64,7 @@ func TestKillDuringEnableAndSetOption(t *testing.T) {
 	requireNet(t)
 	for i := range 4 {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			tmp := t.TempDir()
-			os.Chmod(tmp, 0o711)
-			os.Chmod(filepath.Dir(tmp), 0o711)
+			tmp := backendTempDir(t)
 			state, socket := filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock")
 			d := startDaemon(t, state, socket)
 			op := []string{"enable", "lighttpd"}

@@ -186,6 +186,18 @@ func (d *daemon) service(name string) apitype.Service {
 	return s
 }
 
+// backendTempDir is a temporary dir that a backend running as a user of
+// its own can traverse to reach its data dir (as it does through /var/lib).
+func backendTempDir(t *testing.T) string {
+	tmp := t.TempDir()
+	for _, d := range []string{tmp, filepath.Dir(tmp)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tmp
+}
+
 // firewallTable names a test daemon's own nftables table after its state
 // dir, so that daemons of different tests never share one and a daemon
 // restarted on the same state (after a SIGKILL too) replaces its own.
