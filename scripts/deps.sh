@@ -2,7 +2,8 @@
 # Installs what tails-server needs, idempotently: Debian packages with
 # apt-get (only those missing), Go modules, and, for tests, staticcheck.
 #   scripts/deps.sh run    what `make demo` needs (tor)
-#   scripts/deps.sh test   what `make test` needs (tor, curl, staticcheck)
+#   scripts/deps.sh test   what `make test` needs: tor, curl, the catalog's
+#                          servers and clients, chromium, staticcheck
 # Fails (non-zero) if something cannot be installed: with CI=true the tests
 # must never turn a missing dependency into a skip.
 set -euo pipefail
@@ -12,7 +13,10 @@ what=${1:-run}
 # program -> Debian package
 declare -A need=([tor]=tor [tor-gencert]=tor [curl]=curl)
 if [ "$what" = test ]; then
-	need+=([nc]=netcat-openbsd [nft]=nftables [ip]=iproute2 [setpriv]=util-linux [lua5.4]=lua5.4 [luac5.4]=lua5.4 [lighttpd]=lighttpd)
+	need+=([nc]=netcat-openbsd [nft]=nftables [ip]=iproute2 [setpriv]=util-linux [lua5.4]=lua5.4 [luac5.4]=lua5.4 [lighttpd]=lighttpd
+		[torsocks]=torsocks [chromium]=chromium [murmurd]=mumble-server [infinoted]=infinoted
+		[sshd]=openssh-server [sftp]=openssh-client [ssh-keygen]=openssh-client [prosody]=prosody [prosodyctl]=prosody [ngircd]=ngircd
+		[openssl]=openssl)
 fi
 
 missing=()

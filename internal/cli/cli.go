@@ -79,6 +79,8 @@ func init() {
 		{"client", "add|remove|list|show SERVICE [NAME] [--format yaml|auth-private]", "manage who may connect", runClient},
 		{"share", "SERVICE [--client NAME] [--qr]", "print what a client needs to connect, with QR codes", runShare},
 		{"settings", "[get | set persist-tor-state true|false]", "global settings: tor's state across reboots, vanguards", runSettings},
+		{"isolation", "torrc|apps|run|audit|proxy|bench ...", "Tor stream isolation: policy, torrc, per-application routing, live audit", runIsolation},
+		{"gui", "[--no-open]", "print (and open) a one-time login URL for the graphical interface", runGUI},
 		{"completion", "bash", "print a shell completion script", runCompletion},
 		{"version", "", "print the version", runVersion},
 		{"help", "", "show this help", nil},
