@@ -189,7 +189,18 @@ type Share struct {
 	// its tor reads from a *.auth_private file.
 	Client     string   `json:"client,omitempty" yaml:"client,omitempty"`
 	Credential string   `json:"credential,omitempty" yaml:"credential,omitempty"`
-	Warnings   []string `json:"warnings,omitempty" yaml:"warnings,omitempty"`
+	// Details are further facts the service's client needs: a server
+	// password, a host key fingerprint.
+	Details  []ShareDetail `json:"details,omitempty" yaml:"details,omitempty"`
+	Warnings []string      `json:"warnings,omitempty" yaml:"warnings,omitempty"`
+}
+
+// ShareDetail is one labelled fact in a Share.
+type ShareDetail struct {
+	Label string `json:"label" yaml:"label"`
+	Value string `json:"value" yaml:"value"`
+	// Secret says the GUI should mask the value until asked.
+	Secret bool `json:"secret,omitempty" yaml:"secret,omitempty"`
 }
 
 // Progress is one step of a long operation (enable: package install,

@@ -166,6 +166,22 @@ type Connect struct {
 	// name and .port the first onion port's virtual port.
 	URI          string
 	Instructions []Instruction
+	// Details are further facts a client needs (a server password, a
+	// host key fingerprint), shown by `share` next to the address.
+	Details []Detail
+}
+
+// Detail is one labelled fact shown by `share`: either Value, a template
+// like URI, or the first line of the file whose path the File template
+// gives (inside the service's config or data directory), e.g. a host key
+// fingerprint a hook wrote.
+type Detail struct {
+	Label string
+	Value string
+	File  string
+	// Secret marks a value to keep out of sight until asked for (the GUI
+	// masks it); `share` prints it, as it prints credentials.
+	Secret bool
 }
 
 // Instruction is a short text on how to connect with one client app.

@@ -72,6 +72,8 @@ func TestLoadErrors(t *testing.T) {
 		{"option-pattern.yaml", "testdata/bad/option-pattern.yaml:12: ", "bad pattern"},
 		{"option-pattern-default.yaml", "testdata/bad/option-pattern-default.yaml:13: ", "does not match the pattern"},
 		{"option-enum-default.yaml", "testdata/bad/option-enum-default.yaml:13: ", "is not one of low, high"},
+		{"connect-detail-both.yaml", "testdata/bad/connect-detail-both.yaml:10: ", "set exactly one of value and file"},
+		{"connect-detail-option.yaml", "testdata/bad/connect-detail-option.yaml:11: ", "nope"},
 		{"option-enum-no-choices.yaml", "testdata/bad/option-enum-no-choices.yaml:9: ", "an enum needs choices"},
 		{"option-min-on-string.yaml", "testdata/bad/option-min-on-string.yaml:12: ", "min applies only to int and port options"},
 		{"option-secret-default.yaml", "testdata/bad/option-secret-default.yaml:12: ", "a secret has no default"},

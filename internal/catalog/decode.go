@@ -892,7 +892,7 @@ func (d *decoder) health(n *yaml.Node) Health {
 
 func (d *decoder) connect(n *yaml.Node) Connect {
 	var c Connect
-	f := d.mapping(n, "connect", "uri", "instructions")
+	f := d.mapping(n, "connect", "uri", "instructions", "details")
 	if f == nil {
 		return c
 	}
@@ -915,6 +915,39 @@ func (d *decoder) connect(n *yaml.Node) Connect {
 				in.Text = d.line(tv, what+".text", 1000)
 			}
 			c.Instructions = append(c.Instructions, in)
+		}
+	}
+	if v := f.get("details"); v != nil {
+		labels := map[string]bool{}
+		for i, it := range d.sequence(v, "connect.details") {
+			what := fmt.Sprintf("connect.details[%d]", i)
+			df := d.mapping(it, what, "label", "value", "file", "secret")
+			if df == nil {
+				continue
+			}
+			var det Detail
+			if lv := d.required(df, "label", what); lv != nil {
+				det.Label = d.line(lv, what+".label", 80)
+				if labels[det.Label] {
+					d.errorf(lv, "%s.label: %q is used twice", what, det.Label)
+				}
+				labels[det.Label] = true
+			}
+			vv, fv := df.get("value"), df.get("file")
+			switch {
+			case (vv == nil) == (fv == nil):
+				d.errorf(it, "%s: set exactly one of value and file", what)
+			case vv != nil:
+				det.Value = d.line(vv, what+".value", 1024)
+				d.templates = append(d.templates, pendingTemplate{node: vv, what: what + ".value", text: det.Value, connect: true})
+			default:
+				det.File = d.line(fv, what+".file", 1024)
+				d.templates = append(d.templates, pendingTemplate{node: fv, what: what + ".file", text: det.File, connect: true})
+			}
+			if sv := df.get("secret"); sv != nil {
+				det.Secret = d.boolean(sv, what+".secret")
+			}
+			c.Details = append(c.Details, det)
 		}
 	}
 	return c

@@ -834,8 +834,14 @@ func (m *Manager) Share(name, client string) (apitype.Share, error) {
 	}
 	addr := s.rec.Address + ".onion"
 	port := s.def.OnionPorts[0].Virtual
-	uri, err := catalog.Expand(s.def, s.def.Connect.URI, m.values(s), catalog.Env{Address: addr},
-		map[string]any{"address": addr, "port": port})
+	configDir, dataDir := dirs(m.store, name)
+	env := catalog.Env{Address: addr, Config: configDir, Data: dataDir}
+	fields := map[string]any{"address": addr, "port": port}
+	uri, err := catalog.Expand(s.def, s.def.Connect.URI, m.values(s), env, fields)
+	if err != nil {
+		return apitype.Share{}, err
+	}
+	details, err := shareDetails(s.def, m.values(s), env, fields)
 	if err != nil {
 		return apitype.Share{}, err
 	}
@@ -850,6 +856,7 @@ func (m *Manager) Share(name, client string) (apitype.Share, error) {
 		URI:          uri,
 		Instructions: strings.Join(instr, "\n"),
 		ClientAuth:   m.value(s, catalog.OptClientAuth) == "true",
+		Details:      details,
 	}
 	if client != "" {
 		c := s.rec.Client(client)
