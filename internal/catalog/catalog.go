@@ -98,6 +98,13 @@ type Backend struct {
 	User string
 	// CreateUser asks the daemon to create User as a system user.
 	CreateUser bool
+	// Privileged says the program drops privileges itself: the daemon
+	// starts it (and its hooks) as root, and the program runs its work as
+	// User (e.g. sshd, whose ChrootDirectory and logins need a root
+	// master). Allowed only with CreateUser, so that User is a user of the
+	// service's own. The data directory itself then stays root's (mode
+	// 0755, as a chroot needs); what it holds is User's.
+	Privileged bool
 	// Env holds extra environment variables; values are templates.
 	Env map[string]string
 	// Workdir is the working directory, a template; empty means the data
@@ -195,6 +202,10 @@ type Instruction struct {
 type Hooks struct {
 	PostInstall []string // after the packages are installed, as root
 	PreStart    []string // before each start of the backend, as its user
+	// PreStartCreates is a file (a template, e.g. a TLS certificate the
+	// hook makes): while it exists, PreStart is skipped, so a hook that
+	// makes a key or certificate runs once, not at every start.
+	PreStartCreates string
 }
 
 // LoadError is a problem in a catalog file. Line is 0 when the problem is not

@@ -137,7 +137,8 @@ func TestBuiltinCatalogLoads(t *testing.T) {
 	for _, err := range errs {
 		t.Error(err)
 	}
-	if got := strings.Join(cat.Names(), " "); got != "lighttpd web" {
+	// Other built-ins come and go; these two are always there.
+	if got := " " + strings.Join(cat.Names(), " ") + " "; !strings.Contains(got, " lighttpd ") || !strings.Contains(got, " web ") {
 		t.Errorf("Names() = %q", got)
 	}
 	web, ok := cat.Get("web")

@@ -463,9 +463,12 @@ func (d *decoder) service(n *yaml.Node) *Service {
 		s.Connect = d.connect(v)
 	}
 	if v := f.get("hooks"); v != nil {
-		if hf := d.mapping(v, "hooks", "pre_start", "post_install"); hf != nil {
+		if hf := d.mapping(v, "hooks", "pre_start", "pre_start_creates", "post_install"); hf != nil {
 			if h := hf.get("pre_start"); h != nil {
 				s.Hooks.PreStart = d.argv(h, "hooks.pre_start")
+			}
+			if h := hf.get("pre_start_creates"); h != nil {
+				s.Hooks.PreStartCreates = d.hookCreates(h, hf.get("pre_start"))
 			}
 			if h := hf.get("post_install"); h != nil {
 				s.Hooks.PostInstall = d.argv(h, "hooks.post_install")
@@ -477,7 +480,7 @@ func (d *decoder) service(n *yaml.Node) *Service {
 
 func (d *decoder) backend(n *yaml.Node) Backend {
 	var b Backend
-	f := d.mapping(n, "backend", "builtin", "command", "user", "create_user", "env", "workdir")
+	f := d.mapping(n, "backend", "builtin", "command", "user", "create_user", "privileged", "env", "workdir")
 	if f == nil {
 		return b
 	}
@@ -494,7 +497,7 @@ func (d *decoder) backend(n *yaml.Node) Backend {
 		if b.Builtin != BuiltinWeb && b.Builtin != BuiltinFileshare {
 			d.errorf(builtin, "backend.builtin: unknown builtin backend %q (want web or fileshare)", b.Builtin)
 		}
-		for _, k := range []string{"user", "create_user", "env", "workdir"} {
+		for _, k := range []string{"user", "create_user", "privileged", "env", "workdir"} {
 			if v := f.get(k); v != nil {
 				d.errorf(v, "backend.%s applies only to a command backend", k)
 			}
@@ -513,6 +516,12 @@ func (d *decoder) backend(n *yaml.Node) Backend {
 	}
 	if v := f.get("create_user"); v != nil {
 		b.CreateUser = d.boolean(v, "backend.create_user")
+	}
+	if v := f.get("privileged"); v != nil {
+		b.Privileged = d.boolean(v, "backend.privileged")
+		if b.Privileged && !b.CreateUser {
+			d.errorf(v, "backend.privileged: allowed only with create_user: true (the program drops to a user of the service's own)")
+		}
 	}
 	if v := f.get("env"); v != nil {
 		if ef := d.mapping(v, "backend.env", d.keysOf(v)...); ef != nil {
@@ -672,7 +681,7 @@ func (d *decoder) option(n *yaml.Node, i int) (*Option, *yaml.Node) {
 			d.errorf(v, "%s: max %d is below min %d", what, *o.Max, *o.Min)
 		}
 	}
-	if v := only("pattern", o.Type == TypeString || o.Type == TypeSecret, "string and secret"); v != nil {
+	if v := only("pattern", o.Type == TypeString || o.Type == TypeSecret || o.Type == TypeText, "string, secret and text"); v != nil {
 		o.Pattern = d.line(v, what+": pattern", 1024)
 		if re, err := o.regexp(); err != nil {
 			d.errorf(v, "%s: %v", what, err)

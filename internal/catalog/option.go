@@ -68,7 +68,8 @@ type Option struct {
 	// Min and Max bound int and port values, when not nil.
 	Min, Max *int
 	// Pattern, for string and secret options, is a Go regexp the whole value
-	// must match (it is anchored at both ends). Empty: any value.
+	// must match (it is anchored at both ends); for text options, every
+	// line that is not empty must match it. Empty: any value.
 	Pattern string
 	// Choices are the values of an enum option.
 	Choices []string
@@ -123,7 +124,8 @@ func isCommonOption(name string) bool {
 // int and port in decimal (within Min and Max; a port within 1-65535), enum as
 // one of Choices, string and secret as given if they hold one line without
 // control characters and match Pattern (a secret must not be empty), text as
-// given if it holds no NUL. All values must be valid UTF-8 and within
+// given if it holds no NUL and each of its non-empty lines matches
+// Pattern. All values must be valid UTF-8 and within
 // MaxStringLen (MaxTextLen for text).
 //
 // Errors are one line and name the option; they never quote a secret's
@@ -204,6 +206,9 @@ func (o *Option) Validate(value string) (string, error) {
 	case TypeText:
 		if strings.IndexByte(value, 0) >= 0 {
 			return fail("value contains a NUL byte")
+		}
+		if o.Pattern != "" {
+			return o.validateLines(value)
 		}
 		return value, nil
 	}

@@ -23,7 +23,9 @@
 //
 // # Escapers
 //
-// Every format offers three escapers; there is no "raw".
+// Every format offers three escapers; there is no "raw". Besides them,
+// every format has the helper split (split.go), whose result is a list to
+// range over, never printed.
 //
 //   - quote: the value as a complete string literal of the format (see the
 //     table below). It accepts strings, booleans and numbers (formatted
@@ -170,6 +172,9 @@ func Parse(name string, format Format, text string) (*Template, error) {
 	}
 	t := &Template{name: name, format: format}
 	funcs := template.FuncMap{}
+	for fname, h := range helpers {
+		funcs[fname] = h
+	}
 	for fname, esc := range escapers {
 		funcs[fname] = t.call(fname, esc)
 	}

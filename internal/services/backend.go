@@ -70,7 +70,7 @@ func dirs(st *store.Store, name string) (config, data string) {
 // the local port. Nothing it leaves behind on failure is half-written: the
 // config files are replaced atomically and a backend that started is
 // stopped again.
-func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, values map[string]string,
+func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, values map[string]string, address string,
 	in *install.Installer, log *slog.Logger, progress func(apitype.Progress)) (Backend, error) {
 	listen := "127.0.0.1"
 	if values[catalog.OptAllowLAN] == "true" {
@@ -86,6 +86,10 @@ func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, va
 	}
 	configDir, dataDir := dirs(st, def.Name)
 	env := catalog.Env{Config: configDir, Data: dataDir, Listen: listen, Port: port, Ports: map[string]int{}}
+	if address != "" {
+		// Templates get the onion host name (.address, {{address}}).
+		env.Address = address + ".onion"
+	}
 	for _, p := range def.ExtraPorts {
 		n := p.Port
 		if n == 0 {
@@ -109,6 +113,9 @@ func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, va
 		}
 		return &builtinWeb{Server: srv, addr: local}, nil
 	}
+	if def.Backend.Builtin == catalog.BuiltinFileshare {
+		return startFileshare(dataDir, listen, port, values)
+	}
 	if def.Backend.Builtin != "" {
 		return nil, fmt.Errorf("built-in backend %q is not available in this version", def.Backend.Builtin)
 	}
@@ -130,10 +137,8 @@ func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, va
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return nil, err
 	}
-	if cred != nil {
-		if err := chownTree(dataDir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return nil, err
-		}
+	if err := ownDataDir(def, dataDir, cred); err != nil {
+		return nil, err
 	}
 	if err := writeConfigs(def, values, env, configDir, gid); err != nil {
 		return nil, err
@@ -150,8 +155,8 @@ func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, va
 			return nil, fmt.Errorf("post-install hook: %w", err)
 		}
 	}
-	if len(def.Hooks.PreStart) > 0 {
-		if err := runHook(ctx, def, def.Hooks.PreStart, expand, cred, dataDir); err != nil {
+	if len(def.Hooks.PreStart) > 0 && !hookDone(def.Hooks.PreStartCreates, expand) {
+		if err := runHook(ctx, def, def.Hooks.PreStart, expand, runAs(def, cred), dataDir); err != nil {
 			return nil, fmt.Errorf("pre-start hook: %w", err)
 		}
 	}
@@ -170,7 +175,7 @@ func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, va
 		}
 	}
 	proc, err := supervise.Start(supervise.Spec{
-		Name: def.Name, Argv: argv, Env: envv, Dir: workdir, Credential: cred,
+		Name: def.Name, Argv: argv, Env: envv, Dir: workdir, Credential: runAs(def, cred),
 		LogPath: filepath.Join(st.ServiceDir(def.Name), "backend.log"),
 	}, log)
 	if err != nil {

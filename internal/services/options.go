@@ -308,6 +308,10 @@ func displayValue(o *catalog.Option, v string) string {
 	if o.Type == catalog.TypeSecret {
 		return masked
 	}
+	if o.Type == catalog.TypeText {
+		// Errors are one line: a text (keys, accounts) is summed up.
+		return fmt.Sprintf("(%d lines)", strings.Count(strings.TrimSuffix(v, "\n"), "\n")+1)
+	}
 	return v
 }
 

@@ -48,6 +48,10 @@ func debianPackage(program string) string {
 		return "nftables"
 	case "ip":
 		return "iproute2"
+	case "sshd":
+		return "openssh-server"
+	case "ssh", "sftp", "ssh-keygen":
+		return "openssh-client"
 	}
 	return program
 }

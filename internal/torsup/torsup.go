@@ -53,6 +53,10 @@ type Config struct {
 	// Password is the control password of the system tor, if it uses
 	// HASHEDPASSWORD authentication.
 	Password string
+	// IsolationTorrc holds the stream isolation policy's listener lines
+	// (SocksPort, TransPort, DNSPort) for the daemon's own tor; they come
+	// after its own SOCKS port, which stays the first one.
+	IsolationTorrc []string
 	// Ready is called, in its own goroutine, after every successful
 	// (re)connection to a bootstrapped tor.
 	Ready func(ctx context.Context, c *tor.Conn)
@@ -389,12 +393,19 @@ func (s *Supervisor) Torrc() []string {
 	var lines []string
 	if s.cfg.Mode == Testnet {
 		lines = append(lines, s.cfg.JoinTorrc...)
+		// On loopback, circuits build in milliseconds, so tor learns a
+		// very short build timeout; under a burst of descriptor uploads
+		// (many onions coming back at once) we saw it reset that timeout
+		// again and again ("network connection speed appears to have
+		// changed"). A fixed timeout keeps its circuit decisions steady.
+		lines = append(lines, "LearnCircuitBuildTimeout 0", "CircuitBuildTimeout 30")
 	}
 	// The SOCKS port serves the reachability self-check; it listens on
 	// loopback only, on a free port, and tells onion errors apart.
 	// Vanguards-lite (prop. 333) protects onion services against guard
 	// discovery; tor enables it by default, we say so explicitly.
-	return append(lines, "SocksPort 127.0.0.1:auto ExtendedErrors", "VanguardsLiteEnabled 1")
+	lines = append(lines, "SocksPort 127.0.0.1:auto ExtendedErrors", "VanguardsLiteEnabled 1")
+	return append(lines, s.cfg.IsolationTorrc...)
 }
 
 func (s *Supervisor) launch(ctx context.Context) (*tor.Process, *tor.Conn, error) {
