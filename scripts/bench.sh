@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: the performance figures of the README, on a private Tor
 # network started here. BENCH (a regexp) and BENCHTIME (default 3x) choose;
-# without BENCH the light benchmarks run BENCHTIME times and the fifty-
-# services one (about 4 minutes a run) once.
+# without BENCH the light benchmarks run BENCHTIME times and the heavy ones
+# (fifty services, recovery, 100 MiB downloads) once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d /tmp/tails-server-bench.XXXXXX)
@@ -17,6 +17,12 @@ run() { go test -run '^$' -bench "$1" -benchtime "$2" -timeout 90m ./internal/e2
 if [ -n "${BENCH:-}" ]; then
 	run "$BENCH" "${BENCHTIME:-3x}"
 else
-	run 'TestnetUp|OnionPublication|DaemonRSS' "${BENCHTIME:-3x}"
-	run 'FiftyServices' 1x
+	run 'TestnetUp|OnionPublication|DaemonRSS|Enable_' "${BENCHTIME:-3x}"
+	run 'FiftyServices|Recovery|Fileshare' 1x
+	run 'GUIServicesFifty' 200x
+	# Stream isolation: the front proxy against tor's SocksPort, then the
+	# cost of each isolation policy (table and chart in bench-out/isolation).
+	run 'IsolationProxy' "${BENCHTIME:-3x}"
+	go test -run '^$' -bench 'AddedConnectLatency' -benchtime 300x ./internal/isoproxy/
+	bin/tails-server isolation bench --testnet-dir "$tmp/net" --runs 5 --out bench-out/isolation
 fi

@@ -28,6 +28,17 @@ type Daemon interface {
 	SetSetting(ctx context.Context, name, value string) (apitype.Settings, error)
 }
 
+// GUIDaemon is what a daemon with a web GUI offers: a fresh one-time login
+// URL. Holding the API socket is the authority to ask for one.
+type GUIDaemon interface {
+	GUILogin() (apitype.GUILogin, error)
+}
+
+// IconDaemon gives a service's SVG icon from its description.
+type IconDaemon interface {
+	Icon(name string) ([]byte, bool)
+}
+
 // Handler returns the API's handler.
 func Handler(d Daemon, log *slog.Logger) http.Handler {
 	h := &handler{d: d, log: log}
@@ -52,6 +63,10 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 		{"PUT /services/{name}/options/{option}", h.setOption},
 		{"POST /services/{name}/remove", h.remove},
 		{"GET /services/{name}/logs", h.logs},
+		{"GET /services/{name}/icon", h.icon},
+		{"POST /gui/login", h.guiLogin},
+		{"GET /isolation/policy", h.isolationPolicy},
+		{"GET /isolation/audit", h.isolationAudit},
 	} {
 		mux.Handle(withPrefix(r.pattern), h.wrap(r.fn))
 	}
@@ -297,4 +312,32 @@ func (h *handler) setSetting(w http.ResponseWriter, r *http.Request) (any, error
 		return nil, err
 	}
 	return h.d.SetSetting(r.Context(), r.PathValue("name"), req.Value)
+}
+
+func (h *handler) guiLogin(w http.ResponseWriter, r *http.Request) (any, error) {
+	g, ok := h.d.(GUIDaemon)
+	if !ok {
+		return nil, &services.Error{Status: http.StatusNotFound, Msg: "this daemon serves no GUI", Hint: "start the daemon without --gui-listen off"}
+	}
+	return g.GUILogin()
+}
+
+// icon answers a service's SVG icon, with a policy that keeps any script
+// in it from running when opened on its own.
+func (h *handler) icon(w http.ResponseWriter, r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	if _, err := h.d.Services().Info(name, false, false); err != nil {
+		return nil, err
+	}
+	var svg []byte
+	if id, ok := h.d.(IconDaemon); ok {
+		svg, _ = id.Icon(name)
+	}
+	if len(svg) == 0 {
+		return nil, &services.Error{Status: http.StatusNotFound, Msg: name + " has no icon"}
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+	w.Write(svg)
+	return nil, errStreamed
 }

@@ -187,8 +187,8 @@ type Share struct {
 	ClientAuth   bool   `json:"client_auth" yaml:"client_auth"`
 	// Client and Credential are set when a client was named: the line
 	// its tor reads from a *.auth_private file.
-	Client     string   `json:"client,omitempty" yaml:"client,omitempty"`
-	Credential string   `json:"credential,omitempty" yaml:"credential,omitempty"`
+	Client     string `json:"client,omitempty" yaml:"client,omitempty"`
+	Credential string `json:"credential,omitempty" yaml:"credential,omitempty"`
 	// Details are further facts the service's client needs: a server
 	// password, a host key fingerprint.
 	Details  []ShareDetail `json:"details,omitempty" yaml:"details,omitempty"`

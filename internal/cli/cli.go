@@ -109,6 +109,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if err == nil || errors.Is(err, errHelpShown) {
 				return ExitOK
 			}
+			var code exitCode // a child's exit status (isolation run): no message
+			if errors.As(err, &code) {
+				return int(code)
+			}
 			return report(stderr, err)
 		}
 	}

@@ -37,6 +37,8 @@ _tails_server() {
 		[ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "add remove list show" -- "$cur")) ;;
 	testnet)
 		[ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "up down env" -- "$cur")) ;;
+	isolation)
+		[ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "torrc apps run audit proxy bench" -- "$cur")) ;;
 	esac
 }
 complete -F _tails_server tails-server

@@ -28,10 +28,16 @@ func runDaemon(e *env, args []string) error {
 	fs.StringVar(&cfg.FirewallTable, "firewall-table", "", "name of the daemon's nftables table (default tails_server)")
 	fs.StringVar(&cfg.CatalogDir, "catalog", "", "directory of third-party service descriptions (default /etc/tails-server/catalog.d)")
 	fs.DurationVar(&cfg.CheckInterval, "check-interval", 5*time.Minute, "time between reachability self-checks")
+	fs.StringVar(&cfg.GUIListen, "gui-listen", "127.0.0.1:0", "the GUI's address on 127.0.0.1 (port 0: chosen by the system), or off")
+	fs.StringVar(&cfg.IsolationPolicy, "isolation-policy", "", "stream isolation policy file, or none (default: the built-in Tails layout)")
+	fs.IntVar(&cfg.IsolationPortOffset, "isolation-port-offset", 0, "shift the isolation policy's port numbers by N")
 	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
 	}
+	fs.Visit(func(f *flag.Flag) {
+		cfg.IsolationExplicit = cfg.IsolationExplicit || f.Name == "isolation-policy" || f.Name == "isolation-port-offset"
+	})
 	if len(pos) > 0 {
 		return usageErr("daemon takes no arguments, got %q", pos[0])
 	}

@@ -22,7 +22,9 @@ import (
 	"tails-server/internal/api"
 	"tails-server/internal/apitype"
 	"tails-server/internal/catalog"
+	"tails-server/internal/client"
 	"tails-server/internal/firewall"
+	"tails-server/internal/gui"
 	"tails-server/internal/services"
 	"tails-server/internal/store"
 	"tails-server/internal/testnet"
@@ -53,7 +55,17 @@ type Config struct {
 	FirewallTable string
 	// CheckInterval is the time between self-checks of a reachable service.
 	CheckInterval time.Duration
-	Log           *slog.Logger
+	// GUIListen is the GUI's listen address, on 127.0.0.1 (default
+	// gui.DefaultListen, a port chosen by the system); "off": no GUI.
+	GUIListen string
+	Log       *slog.Logger
+	// IsolationPolicy is the stream isolation policy file ("" the
+	// built-in one, "none" no policy); IsolationPortOffset shifts its
+	// ports; IsolationExplicit says either was given (testnet mode adds
+	// the policy's ports to its tor only then).
+	IsolationPolicy     string
+	IsolationPortOffset int
+	IsolationExplicit   bool
 }
 
 type daemon struct {
@@ -65,6 +77,27 @@ type daemon struct {
 	setMu   sync.Mutex // serialises settings changes
 	// catalogErrors are the descriptions refused at load, "file:line: why".
 	catalogErrors []string
+	cat           *catalog.Catalog
+	gui           *gui.Server // nil with --gui-listen off
+	iso           *isoState
+}
+
+// GUILogin returns a fresh one-time login URL of the GUI.
+func (d *daemon) GUILogin() (apitype.GUILogin, error) {
+	if d.gui == nil {
+		return apitype.GUILogin{}, &services.Error{Status: 404, Msg: "the GUI is off (--gui-listen off)", Hint: "restart the daemon without --gui-listen off"}
+	}
+	return d.gui.LoginURL()
+}
+
+// Icon returns the SVG icon of a service's description.
+func (d *daemon) Icon(name string) ([]byte, bool) {
+	s, ok := d.cat.Get(name)
+	if !ok {
+		return nil, false
+	}
+	b := s.IconSVG()
+	return b, len(b) > 0
 }
 
 func (d *daemon) Services() *services.Manager { return d.svcs }
@@ -169,9 +202,19 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		tcfg.JoinTorrc = splitLines(env.JoinTorrc)
 	}
-	sup := torsup.New(tcfg)
-	if err := sup.Check(); err != nil {
+	// Tor itself first: the isolation policy's check runs it.
+	if err := torsup.New(tcfg).Check(); err != nil {
 		return err
+	}
+	iso, err := setupIsolation(ctx, cfg, &tcfg)
+	if err != nil {
+		return fmt.Errorf("isolation policy: %w", err)
+	}
+	sup := torsup.New(tcfg)
+	if cfg.GUIListen != "off" && cfg.GUIListen != "" {
+		if err := gui.CheckListen(cfg.GUIListen); err != nil {
+			return err
+		}
 	}
 
 	st, err := store.Open(cfg.StateDir, cfg.VolatileDir)
@@ -194,6 +237,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.CatalogDir = catalog.DefaultDir
 	}
 	cat, errs := catalog.Load(catalogfs.FS, cfg.CatalogDir)
+	d.cat = cat
 	for _, e := range errs {
 		log.Warn("catalog: description refused", "err", e)
 		d.catalogErrors = append(d.catalogErrors, e.Error())
@@ -209,11 +253,23 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("loading services: %w", err)
 	}
-	sup.SetReady(d.svcs.TorReady)
+	d.iso = iso
+	sup.SetReady(d.torReady)
 
 	ln, err := listen(cfg.Socket)
 	if err != nil {
 		return err
+	}
+	if cfg.GUIListen != "off" {
+		g := gui.New(gui.Config{Client: client.New(cfg.Socket), Log: log.With("part", "gui")})
+		if err := g.Listen(cfg.GUIListen); err != nil {
+			ln.Close()
+			os.Remove(cfg.Socket)
+			return err
+		}
+		d.gui = g
+		go g.Serve()
+		log.Info("gui listening", "addr", g.Addr(), "login", "tails-server gui")
 	}
 	srv := &http.Server{Handler: api.Handler(d, log.With("part", "api")), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
@@ -235,6 +291,9 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("stopping")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if d.gui != nil {
+		d.gui.Shutdown(sctx)
+	}
 	srv.Shutdown(sctx)
 	os.Remove(cfg.Socket)
 	d.svcs.Stop()

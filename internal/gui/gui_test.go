@@ -1,0 +1,167 @@
+package gui
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"tails-server/internal/client"
+)
+
+// serve starts a GUI whose daemon is absent: enough for access control,
+// which answers before any API call.
+func serve(t *testing.T, cfg Config) *Server {
+	t.Helper()
+	cfg.Client = client.New(filepath.Join(t.TempDir(), "none.sock"))
+	s := New(cfg)
+	if err := s.Listen(""); err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return s
+}
+
+func fetch(t *testing.T, hc *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func TestCheckListen(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:0": true, "127.0.0.1:8080": true, "127.1.2.3:1": true,
+		"0.0.0.0:80": false, ":8080": false, "localhost:80": false, "[::1]:80": false,
+		"192.168.1.2:80": false, "127.0.0.1": false, "127.0.0.1:x": false,
+	} {
+		if err := CheckListen(addr); (err == nil) != ok {
+			t.Errorf("CheckListen(%q) = %v", addr, err)
+		}
+	}
+}
+
+func TestLoginTokens(t *testing.T) {
+	s := serve(t, Config{TokenTTL: 300 * time.Millisecond})
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, CheckRedirect: noRedirect}
+	l, err := s.LoginURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^http://127\.0\.0\.1:\d+/login\?token=[A-Za-z0-9_-]{43}$`).MatchString(l.URL) {
+		t.Fatalf("login URL %q", l.URL)
+	}
+	req, _ := http.NewRequest(http.MethodGet, l.URL, nil)
+	if resp, _ := fetch(t, hc, req); resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+		t.Fatalf("first use: %s %v", resp.Status, resp.Cookies())
+	}
+	req, _ = http.NewRequest(http.MethodGet, l.URL, nil)
+	if resp, body := fetch(t, &http.Client{CheckRedirect: noRedirect}, req); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "used already") {
+		t.Fatalf("second use: %s", resp.Status)
+	}
+	// An expired token is refused too.
+	l, _ = s.LoginURL()
+	time.Sleep(400 * time.Millisecond)
+	req, _ = http.NewRequest(http.MethodGet, l.URL, nil)
+	if resp, _ := fetch(t, &http.Client{CheckRedirect: noRedirect}, req); resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+		t.Fatalf("expired token: %s", resp.Status)
+	}
+	// Pending tokens are bounded: the oldest go first.
+	var urls []string
+	for range maxPendingTokens + 4 {
+		l, _ := s.LoginURL()
+		urls = append(urls, l.URL)
+	}
+	s.mu.Lock()
+	n := len(s.tokens)
+	s.mu.Unlock()
+	if n != maxPendingTokens {
+		t.Fatalf("%d pending tokens, want %d", n, maxPendingTokens)
+	}
+	req, _ = http.NewRequest(http.MethodGet, urls[len(urls)-1], nil)
+	if resp, _ := fetch(t, &http.Client{CheckRedirect: noRedirect}, req); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("newest token: %s", resp.Status)
+	}
+}
+
+func TestAccessControl(t *testing.T) {
+	s := serve(t, Config{})
+	base := "http://" + s.Addr()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, CheckRedirect: noRedirect}
+	l, _ := s.LoginURL()
+	req, _ := http.NewRequest(http.MethodGet, l.URL, nil)
+	fetch(t, hc, req)
+	s.mu.Lock()
+	var csrf string
+	for _, ss := range s.sessions {
+		csrf = ss.csrf
+	}
+	s.mu.Unlock()
+
+	// Host other than the listener's: refused, even with a session.
+	req, _ = http.NewRequest(http.MethodGet, base+"/", nil)
+	req.Host = "attacker.example"
+	if resp, _ := fetch(t, hc, req); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("foreign Host: %s", resp.Status)
+	}
+	// No session: the login page, for reads and writes.
+	req, _ = http.NewRequest(http.MethodGet, base+"/services/web", nil)
+	if resp, body := fetch(t, http.DefaultClient, req); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "tails-server gui") {
+		t.Fatalf("no session: %s", resp.Status)
+	}
+	// Missing, forged, and foreign-origin posts: 403 before the daemon is
+	// asked anything (here there is none: it would be a 502).
+	post := func(form url.Values, origin string) int {
+		req, _ := http.NewRequest(http.MethodPost, base+"/services/web/enable", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, _ := fetch(t, hc, req)
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		form   url.Values
+		origin string
+		want   int
+	}{
+		{url.Values{}, "", http.StatusForbidden},
+		{url.Values{"csrf": {"x" + csrf[1:]}}, "", http.StatusForbidden},
+		{url.Values{"csrf": {csrf}}, "null", http.StatusForbidden},
+		{url.Values{"csrf": {csrf}}, "http://attacker.example", http.StatusForbidden},
+		{url.Values{"csrf": {csrf}}, base, http.StatusBadGateway},
+		{url.Values{"csrf": {csrf}}, "", http.StatusBadGateway},
+	} {
+		if got := post(c.form, c.origin); got != c.want {
+			t.Errorf("post %v origin %q: %d, want %d", c.form, c.origin, got, c.want)
+		}
+	}
+	// Security headers on every answer.
+	req, _ = http.NewRequest(http.MethodGet, base+"/static/app.css", nil)
+	resp, _ := fetch(t, http.DefaultClient, req)
+	if resp.Header.Get("Content-Security-Policy") != csp || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("headers %v", resp.Header)
+	}
+}
+
+func TestQRSVG(t *testing.T) {
+	svg := string(qrSVG("http://example.onion/", "QR <code>"))
+	if !strings.HasPrefix(svg, `<svg class="qr" role="img" aria-label="QR &lt;code&gt;"`) || !strings.Contains(svg, `<path fill="#000" d="M`) {
+		t.Fatalf("svg %q", svg[:min(len(svg), 200)])
+	}
+}
