@@ -68,6 +68,11 @@ func (d *daemon) checkIsolation(ctx context.Context, c *tor.Conn, log *slog.Logg
 	if d.iso == nil || d.iso.policy == nil {
 		return
 	}
+	if !d.iso.inTorrc && d.cfg.Network != torsup.System {
+		// Testnet mode without --isolation-*: left out on purpose.
+		log.Info("isolation: the policy's ports are not added to this tor (give --isolation-port-offset or --isolation-policy to add them)")
+		return
+	}
 	desc := d.iso.policy.Describe(d.iso.offset)
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()

@@ -299,7 +299,8 @@ func waitHealthy(ctx context.Context, def *catalog.Service, addr string, expand 
 	}
 	deadline := time.Now().Add(timeout)
 	var err error
-	for delay := 50 * time.Millisecond; ; delay = min(delay*2, time.Second) {
+	// Most backends answer within milliseconds: poll fast first.
+	for delay := 5 * time.Millisecond; ; delay = min(delay*2, time.Second) {
 		if err = checkHealth(ctx, def, addr, expand); err == nil {
 			return nil
 		}
