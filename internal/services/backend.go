@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -259,12 +260,21 @@ func backendUser(def *catalog.Service) (*syscall.Credential, int, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, gid, nil
 }
 
+// chownTree gives dir and everything in it to uid:gid. It runs as root
+// over a tree the backend's user can write, so every path is resolved
+// inside dir (os.Root): a directory swapped for a symlink meanwhile
+// cannot lead it outside, and symlinks themselves are not followed.
 func chownTree(dir string, uid, gid int) error {
-	return filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return fs.WalkDir(root.FS(), ".", func(p string, _ fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		return os.Lchown(p, uid, gid)
+		return root.Lchown(p, uid, gid)
 	})
 }
 

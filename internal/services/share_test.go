@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -28,5 +29,39 @@ func TestDetailFile(t *testing.T) {
 		if _, err := detailFile(outside, data); err == nil || !strings.Contains(err.Error(), "outside") {
 			t.Errorf("detailFile(%q) = %v; want it refused as outside", outside, err)
 		}
+	}
+}
+
+// TestChownTreeStaysInside: a symlink in the tree, to a file outside it,
+// keeps the outside file's owner.
+func TestChownTreeStaysInside(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to change owners")
+	}
+	root := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "outside")
+	if err := os.WriteFile(outside, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(root, "sub"), 0o755)
+	os.WriteFile(filepath.Join(root, "sub", "f"), nil, 0o600)
+	if err := os.Symlink(outside, filepath.Join(root, "sub", "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := chownTree(root, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	owner := func(p string) int {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		return int(st.Uid)
+	}
+	if owner(filepath.Join(root, "sub", "f")) != 4242 || owner(filepath.Join(root, "sub", "link")) != 4242 {
+		t.Error("the tree was not given to the user")
+	}
+	if owner(outside) != 0 {
+		t.Error("a symlink led chownTree outside its tree")
 	}
 }
