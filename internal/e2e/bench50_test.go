@@ -97,6 +97,13 @@ func benchDaemonWith(b *testing.B, extra ...string) *benchD {
 			b.Fatal(err)
 		}
 	}
+	return benchDaemonIn(b, dir, extra...)
+}
+
+// benchDaemonIn starts a daemon keeping its state, socket and volatile
+// root in dir, and waits until its tor is ready.
+func benchDaemonIn(b *testing.B, dir string, extra ...string) *benchD {
+	b.Helper()
 	d := &benchD{socket: filepath.Join(dir, "api.sock")}
 	args := append([]string{"daemon", "--firewall-table", firewallTable(dir), "--state", filepath.Join(dir, "state"),
 		"--volatile-dir", filepath.Join(dir, "volatile"), "--network", "testnet", "--testnet-dir", tnet.Dir,

@@ -526,91 +526,23 @@ func BenchmarkEnable_sftp(b *testing.B) {
 // through the onion, for a service whose state must lie in a root-owned
 // tree (sftpRootDir). setup configures the service before its first
 // enable; attempt gets what share shows and the client tor's SOCKS
-// address. The median over b.N iterations is reported; each starts from
-// a disabled service and a fresh client tor.
+// address.
 func benchEnableRoot(b *testing.B, name string, setup func(context.Context, *client.Client) error,
 	attempt func(sh apitype.Share, socks string) error) {
 	if tnet == nil {
 		b.Fatal("no private network: run `make bench`")
 	}
-	dir := sftpRootDir(b)
-	d := &benchD{socket: filepath.Join(dir, "api.sock")}
-	d.cmd = exec.Command(bin, "daemon", "--firewall-table", firewallTable(dir), "--state", filepath.Join(dir, "state"),
-		"--volatile-dir", filepath.Join(dir, "volatile"), "--network", "testnet", "--testnet-dir", tnet.Dir,
-		"--socket", d.socket, "--check-interval", "30s")
-	if err := d.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(d.stop)
-	c := client.New(d.socket)
+	c := client.New(benchDaemonIn(b, sftpRootDir(b)).socket)
 	ctx := context.Background()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		st, err := c.Daemon(ctx)
-		if err == nil && st.Tor.State == "ready" {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("daemon not ready: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 	if err := setup(ctx, c); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := c.Enable(ctx, name, 4*time.Minute); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := c.AddClient(ctx, name, "bench"); err != nil {
-		b.Fatal(err)
-	}
-	cl, err := c.Client(ctx, name, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
 	sh, err := c.Share(ctx, name, "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	var secs []float64
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		if _, err := c.Disable(ctx, name); err != nil {
-			b.Fatal(err)
-		}
-		authDir := b.TempDir()
-		if err := os.WriteFile(filepath.Join(authDir, "bench.auth_private"), []byte(cl.Credential+"\n"), 0o600); err != nil {
-			b.Fatal(err)
-		}
-		tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		tr, err := tnet.StartTor(tctx, fmt.Sprintf("bench-%s-%d", name, time.Now().UnixNano()), []string{"ClientOnionAuthDir " + authDir})
-		cancel()
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		start := time.Now()
-		if _, err := c.Enable(ctx, name, time.Millisecond); err != nil {
-			var ce *client.Error
-			if !errors.As(err, &ce) {
-				b.Fatal(err)
-			}
-		}
-		limit := time.Now().Add(3 * time.Minute)
-		for {
-			err := attempt(sh, tr.SocksAddr)
-			if err == nil {
-				break
-			}
-			if time.Now().After(limit) {
-				b.Fatalf("no successful exchange within 3 minutes: %v", err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		secs = append(secs, time.Since(start).Seconds())
-		b.StopTimer()
-		tr.Stop()
-		b.StartTimer()
-	}
-	b.ReportMetric(median(secs), "s-enable-to-first-exchange")
+	timeEnables(b, c, name, func(socksAddr string) error { return attempt(sh, socksAddr) })
 }
