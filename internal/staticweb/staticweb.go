@@ -9,7 +9,9 @@ import (
 	"context"
 	"errors"
 	"html/template"
+	"io"
 	"io/fs"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -38,6 +40,8 @@ func Start(root, addr string) (*Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
+		// net/http's own messages may name the remote address: never log.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	go func() {
 		defer close(s.done)
