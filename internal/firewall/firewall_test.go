@@ -48,12 +48,7 @@ func TestRulesInNetworkNamespaces(t *testing.T) {
 	for _, p := range []string{"ip", "nft", "nc", "setpriv"} {
 		testenv.RequireProgram(t, p)
 	}
-	if os.Geteuid() != 0 {
-		if testenv.InCI() {
-			t.Fatal("CI runs as root; this test creates network namespaces")
-		}
-		t.Skip("network namespaces need root")
-	}
+	testenv.RequireRoot(t, "this test creates network namespaces")
 	id := os.Getpid() % 100000
 	host, lan := fmt.Sprintf("tsfw-h%d", id), fmt.Sprintf("tsfw-l%d", id)
 	vh, vl := fmt.Sprintf("tsh%d", id), fmt.Sprintf("tsl%d", id)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"tails-server/internal/catalog"
+	"tails-server/internal/testenv"
 )
 
 func TestRunAs(t *testing.T) {
@@ -27,9 +28,7 @@ func TestOwnDataDir(t *testing.T) {
 	if err := ownDataDir(priv, t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "sftp needs the daemon to run as root") {
 		t.Fatalf("privileged backend without root: %v", err)
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("changing owners needs root")
-	}
+	testenv.RequireRoot(t, "this test changes owners")
 	cred := &syscall.Credential{Uid: 65534, Gid: 65534}
 	owner := func(p string) (int, os.FileMode) {
 		fi, err := os.Lstat(p)

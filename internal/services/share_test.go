@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"tails-server/internal/testenv"
 )
 
 func TestDetailFile(t *testing.T) {
@@ -35,9 +37,7 @@ func TestDetailFile(t *testing.T) {
 // TestChownTreeStaysInside: a symlink in the tree, to a file outside it,
 // keeps the outside file's owner.
 func TestChownTreeStaysInside(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to change owners")
-	}
+	testenv.RequireRoot(t, "this test changes owners")
 	root := t.TempDir()
 	outside := filepath.Join(t.TempDir(), "outside")
 	if err := os.WriteFile(outside, nil, 0o600); err != nil {

@@ -29,6 +29,19 @@ func RequireProgram(t testing.TB, name string) string {
 	return ""
 }
 
+// RequireRoot ends the test unless it runs as root: with a failure in CI
+// (CI runs as root), with a skip elsewhere. why says what needs root.
+func RequireRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if InCI() {
+		t.Fatalf("CI runs as root; %s", why)
+	}
+	t.Skipf("%s: run as root", why)
+}
+
 // RequireTor returns the path of Debian's tor binary, or ends the test as
 // RequireProgram does.
 func RequireTor(t testing.TB) string {
