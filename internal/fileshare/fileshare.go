@@ -15,7 +15,6 @@ package fileshare
 
 import (
 	"archive/zip"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -23,9 +22,7 @@ import (
 	"html/template"
 	"io"
 	"io/fs"
-	"log"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -38,6 +35,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"tails-server/internal/localhttp"
 )
 
 // Modes of the service, the values of Config.Mode.
@@ -214,15 +213,34 @@ func (h *Handler) downloaded() {
 	})
 }
 
-func (h *Handler) file(w http.ResponseWriter, r *http.Request, raw string) {
+// openShared cleans a requested path and opens the shared folder as an
+// os.Root, or answers the request itself (404 for a refused path) and
+// returns ok false.
+func (h *Handler) openShared(w http.ResponseWriter, r *http.Request, raw string) (root *os.Root, name string, ok bool) {
 	name, err := CleanPath(raw)
 	if err != nil {
 		http.NotFound(w, r)
-		return
+		return nil, "", false
 	}
-	root, err := os.OpenRoot(h.cfg.SharedDir)
+	if root, ok = h.openRoot(w, h.cfg.SharedDir); !ok {
+		return nil, "", false
+	}
+	return root, name, true
+}
+
+// openRoot opens dir as an os.Root, or answers 500 and returns ok false.
+func (h *Handler) openRoot(w http.ResponseWriter, dir string) (*os.Root, bool) {
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		http.Error(w, "shared folder unavailable", http.StatusInternalServerError)
+		return nil, false
+	}
+	return root, true
+}
+
+func (h *Handler) file(w http.ResponseWriter, r *http.Request, raw string) {
+	root, name, ok := h.openShared(w, r, raw)
+	if !ok {
 		return
 	}
 	defer root.Close()
@@ -323,14 +341,8 @@ func (c *countingWriter) status() int {
 // folder holds. Files are stored, not compressed: shared files are mostly
 // compressed already, and the CPU is better spent on Tor.
 func (h *Handler) zip(w http.ResponseWriter, r *http.Request, raw string) {
-	name, err := CleanPath(raw)
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	root, err := os.OpenRoot(h.cfg.SharedDir)
-	if err != nil {
-		http.Error(w, "shared folder unavailable", http.StatusInternalServerError)
+	root, name, ok := h.openShared(w, r, raw)
+	if !ok {
 		return
 	}
 	defer root.Close()
@@ -589,9 +601,8 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request, dir string) {
 		d.Title = "Send files"
 	}
 	if d.Share {
-		root, err := os.OpenRoot(h.cfg.SharedDir)
-		if err != nil {
-			http.Error(w, "shared folder unavailable", http.StatusInternalServerError)
+		root, ok := h.openRoot(w, h.cfg.SharedDir)
+		if !ok {
 			return
 		}
 		defer root.Close()
@@ -752,9 +763,7 @@ var pages = template.Must(template.New("page").Parse(`<!doctype html>
 // Server serves a Handler on one address.
 type Server struct {
 	*Handler
-	ln   net.Listener
-	srv  *http.Server
-	done chan struct{}
+	*localhttp.Server
 }
 
 // Start serves cfg on addr (for example "127.0.0.1:0").
@@ -763,38 +772,9 @@ func Start(cfg Config, addr string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
+	srv, err := localhttp.Listen(addr, h)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Handler: h, ln: ln, done: make(chan struct{})}
-	s.srv = &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		// net/http's own messages may name the remote address: never log.
-		ErrorLog: log.New(io.Discard, "", 0),
-	}
-	go func() {
-		defer close(s.done)
-		s.srv.Serve(ln)
-	}()
-	return s, nil
-}
-
-// Addr is the address the server listens on.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
-
-// Close stops the server: idle connections at once, transfers in progress
-// after at most 2 seconds.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		err = s.srv.Close()
-	}
-	<-s.done
-	return err
+	return &Server{Handler: h, Server: srv}, nil
 }

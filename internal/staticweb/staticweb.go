@@ -6,60 +6,31 @@
 package staticweb
 
 import (
-	"context"
 	"errors"
 	"html/template"
-	"io"
 	"io/fs"
-	"log"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
+
+	"tails-server/internal/localhttp"
 )
 
 // Server serves one directory over HTTP on a loopback address.
 type Server struct {
+	*localhttp.Server
 	root string
-	ln   net.Listener
-	srv  *http.Server
-	done chan struct{}
 }
 
 // Start serves root on addr (for example "127.0.0.1:0" for a free port).
 func Start(root, addr string) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	s := &Server{root: root}
+	var err error
+	if s.Server, err = localhttp.Listen(addr, s); err != nil {
 		return nil, err
 	}
-	s := &Server{root: root, ln: ln, done: make(chan struct{})}
-	s.srv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		// net/http's own messages may name the remote address: never log.
-		ErrorLog: log.New(io.Discard, "", 0),
-	}
-	go func() {
-		defer close(s.done)
-		s.srv.Serve(ln)
-	}()
 	return s, nil
-}
-
-// Addr is the address the server listens on.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
-
-// Close stops the server.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(ctx)
-	<-s.done
-	return err
 }
 
 // ServeHTTP serves files from the root, refusing anything that leaves it.
