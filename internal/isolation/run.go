@@ -2,13 +2,14 @@ package isolation
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"tails-server/internal/store"
 )
 
 // isolateKeyRE is what an isolate key may hold: it becomes a SOCKS5
@@ -94,7 +95,7 @@ func (p *Policy) PrepareRun(app string, offset int, key string, base []string) (
 		return nil, err
 	}
 	confPath := filepath.Join(dir, "torsocks.conf")
-	if err := writeNew(confPath, []byte(text)); err != nil {
+	if err := store.WriteFile(confPath, []byte(text), 0o600); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -117,24 +118,4 @@ func (p *Policy) PrepareRun(app string, offset int, key string, base []string) (
 		"TORSOCKS_CONF_FILE="+confPath,
 	)
 	return &RunSetup{Dir: dir, Env: env, SocksAddr: addr}, nil
-}
-
-// writeNew writes a new file, mode 0600, and syncs it.
-func writeNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

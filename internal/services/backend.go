@@ -40,15 +40,26 @@ type Backend interface {
 	Close() error
 }
 
+// builtin is what the backends run inside the daemon share: one local
+// port, and no output of their own.
+type builtin struct {
+	addr string // loopback address of the local port
+}
+
+func (b builtin) Addr() string                         { return b.addr }
+func (b builtin) Logs(int) []string                    { return nil }
+func (b builtin) Follow(context.Context) <-chan string { return nil }
+
+// Target returns the loopback address of a named local port.
+func (b builtin) Target(name string) (string, bool) {
+	return b.addr, name == catalog.LocalPortName
+}
+
 // builtinWeb is the built-in web backend: staticweb inside the daemon.
 type builtinWeb struct {
 	*staticweb.Server
-	addr string
+	builtin
 }
-
-func (b *builtinWeb) Addr() string                         { return b.addr }
-func (b *builtinWeb) Logs(int) []string                    { return nil }
-func (b *builtinWeb) Follow(context.Context) <-chan string { return nil }
 
 // process is a command backend under the supervisor.
 type process struct {
@@ -112,7 +123,7 @@ func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, va
 		if err != nil {
 			return nil, err
 		}
-		return &builtinWeb{Server: srv, addr: local}, nil
+		return &builtinWeb{Server: srv, builtin: builtin{addr: local}}, nil
 	}
 	if def.Backend.Builtin == catalog.BuiltinFileshare {
 		return startFileshare(dataDir, listen, port, values)

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"tails-server/internal/apitype"
-	"tails-server/internal/catalog"
 	"tails-server/internal/fileshare"
 )
 
@@ -28,20 +27,11 @@ const autoStoppedMsg = "stopped by auto-stop after the first complete download; 
 // inside the daemon.
 type builtinFileshare struct {
 	*fileshare.Server
-	addr string
+	builtin
 
 	mu     sync.Mutex
 	onStop func() // set by the manager once the backend is its own
 	fired  bool   // auto-stop happened before onStop was set
-}
-
-func (b *builtinFileshare) Addr() string                         { return b.addr }
-func (b *builtinFileshare) Logs(int) []string                    { return nil }
-func (b *builtinFileshare) Follow(context.Context) <-chan string { return nil }
-
-// Target returns the loopback address of a named local port.
-func (b *builtinFileshare) Target(name string) (string, bool) {
-	return b.addr, name == catalog.LocalPortName
 }
 
 // autoStopped is fileshare's OnAutoStop: it calls the manager's hook, now
@@ -74,7 +64,7 @@ func startFileshare(dataDir, listen string, port int, values map[string]string) 
 	if err != nil || mib <= 0 {
 		mib = 1024
 	}
-	b := &builtinFileshare{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	b := &builtinFileshare{builtin: builtin{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}}
 	srv, err := fileshare.Start(fileshare.Config{
 		Mode:        values[optFileshareMode],
 		SharedDir:   filepath.Join(dataDir, filepath.FromSlash(values[optFileshareShared])),

@@ -14,11 +14,6 @@ import (
 )
 
 // Target returns the loopback address of a named local port.
-func (b *builtinWeb) Target(name string) (string, bool) {
-	return b.addr, name == catalog.LocalPortName
-}
-
-// Target returns the loopback address of a named local port.
 func (p *process) Target(name string) (string, bool) {
 	if name == catalog.LocalPortName {
 		return p.addr, true
