@@ -7,8 +7,9 @@ import (
 	"io"
 	"regexp"
 	"strings"
-	"tails-server/internal/render"
 	"text/template"
+
+	"tails-server/internal/render"
 )
 
 // Templates in catalog files are Go text/template sources. Besides the

@@ -235,7 +235,7 @@ func TestSiteMode(t *testing.T) {
 	if a, b, c := reqs[n-3].user, reqs[n-2].user, reqs[n-1].user; a == b || b != c || a == reqs[0].user {
 		t.Errorf("with client credentials tab1, tab2, tab2 on one site: usernames %s %s %s; want the first different, the last two equal", a, b, c)
 	}
-	if st := s.Stats(); st.Connected != uint64(n) || st.Refused != 0 {
+	if st := settledStats(s, func(st Stats) bool { return st.Connected == uint64(n) }); st.Connected != uint64(n) || st.Refused != 0 {
 		t.Errorf("stats %+v, want %d connected and none refused", st, n)
 	}
 }
@@ -292,7 +292,7 @@ func TestReservedUsernameRefused(t *testing.T) {
 		t.Error("Config.Reserved was not used")
 	}
 	roundTrip(t, proxy, "www.example.com:443", nil) // still serving
-	if st := s.Stats(); st.Refused != 1 {
+	if st := settledStats(s, func(st Stats) bool { return st.Refused >= 1 }); st.Refused != 1 {
 		t.Errorf("stats %+v: want 1 refused", st)
 	}
 }
@@ -330,7 +330,7 @@ func TestUpstreamDown(t *testing.T) {
 	if !socks.IsCode(err, socks.CodeGeneralFailure) {
 		t.Errorf("tor down: client got %v, want general failure (0x01)", err)
 	}
-	if st := s.Stats(); st.Failed != 1 {
+	if st := settledStats(s, func(st Stats) bool { return st.Failed >= 1 }); st.Failed != 1 {
 		t.Errorf("stats %+v, want 1 failed", st)
 	}
 }
@@ -389,8 +389,22 @@ func TestBadRequests(t *testing.T) {
 		t.Errorf("tor saw %d requests from bad clients", n)
 	}
 	roundTrip(t, proxy, "www.example.com:443", nil)
-	if st := s.Stats(); st.Refused != 17 {
+	if st := settledStats(s, func(st Stats) bool { return st.Refused >= 17 }); st.Refused != 17 {
 		t.Errorf("stats %+v, want 17 refused", st)
+	}
+}
+
+// settledStats returns the proxy's counters once done says they are
+// complete, or after 5 s: a client learns of its refusal from the reply,
+// which the proxy writes before it counts the refusal.
+func settledStats(s *Server, done func(Stats) bool) Stats {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := s.Stats()
+		if done(st) || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
