@@ -49,7 +49,7 @@ func serve(t *testing.T) (*client.Client, string) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	m, err := services.New(st, noTor{}, cat, services.Options{})
+	m, err := services.New(st, services.OneTor{T: noTor{}}, cat, services.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

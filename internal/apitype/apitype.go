@@ -27,6 +27,9 @@ type Daemon struct {
 	PID     int       `json:"pid" yaml:"pid"`
 	Started time.Time `json:"started" yaml:"started"`
 	Tor     Tor       `json:"tor" yaml:"tor"`
+	// MoreTors are the daemon's further tors: it launches one more for
+	// every OnionsPerTor onions (10 by default) beyond the first tor's.
+	MoreTors []Tor `json:"more_tors,omitempty" yaml:"more_tors,omitempty"`
 	// CatalogErrors lists the service descriptions refused at load.
 	CatalogErrors []string `json:"catalog_errors,omitempty" yaml:"catalog_errors,omitempty"`
 }
@@ -89,14 +92,17 @@ type Service struct {
 
 // ServiceDetails is the part of Service shown by `info --details`.
 type ServiceDetails struct {
-	LocalAddress      string         `json:"local_address,omitempty" yaml:"local_address,omitempty"`
-	DataDir           string         `json:"data_dir" yaml:"data_dir"`
-	KeyFile           string         `json:"key_file" yaml:"key_file"`
-	DescriptorUploads int            `json:"descriptor_uploads" yaml:"descriptor_uploads"`
-	LastUpload        *time.Time     `json:"last_upload,omitempty" yaml:"last_upload,omitempty"`
-	LastCheck         *Check         `json:"last_check,omitempty" yaml:"last_check,omitempty"`
-	Republished       int            `json:"republished" yaml:"republished"`
-	Backend           *BackendStatus `json:"backend,omitempty" yaml:"backend,omitempty"`
+	LocalAddress      string     `json:"local_address,omitempty" yaml:"local_address,omitempty"`
+	DataDir           string     `json:"data_dir" yaml:"data_dir"`
+	KeyFile           string     `json:"key_file" yaml:"key_file"`
+	DescriptorUploads int        `json:"descriptor_uploads" yaml:"descriptor_uploads"`
+	LastUpload        *time.Time `json:"last_upload,omitempty" yaml:"last_upload,omitempty"`
+	LastCheck         *Check     `json:"last_check,omitempty" yaml:"last_check,omitempty"`
+	Republished       int        `json:"republished" yaml:"republished"`
+	// Tor is which of the daemon's tors carries the onion: 1 the first
+	// (see Daemon.MoreTors), 0 none.
+	Tor     int            `json:"tor,omitempty" yaml:"tor,omitempty"`
+	Backend *BackendStatus `json:"backend,omitempty" yaml:"backend,omitempty"`
 }
 
 // BackendStatus describes a backend process under the daemon's supervisor.
@@ -231,6 +237,11 @@ type Settings struct {
 	// Vanguards says what protection against guard discovery the tor in
 	// use offers and whether it is on.
 	Vanguards string `json:"vanguards" yaml:"vanguards"`
+	// Tors is how many tors the daemon runs for its onions, one more for
+	// every OnionsPerTor enabled services beyond the first tor's (0: no
+	// limit, system mode).
+	Tors         int `json:"tors" yaml:"tors"`
+	OnionsPerTor int `json:"onions_per_tor" yaml:"onions_per_tor"`
 	// Notes explain the trade-offs.
 	Notes []string `json:"notes,omitempty" yaml:"notes,omitempty"`
 }

@@ -31,6 +31,7 @@ func runDaemon(e *env, args []string) error {
 	fs.StringVar(&cfg.GUIListen, "gui-listen", "127.0.0.1:0", "the GUI's address on 127.0.0.1 (port 0: chosen by the system), or off")
 	fs.StringVar(&cfg.IsolationPolicy, "isolation-policy", "", "stream isolation policy file, or none (default: the built-in Tails layout)")
 	fs.IntVar(&cfg.IsolationPortOffset, "isolation-port-offset", 0, "shift the isolation policy's port numbers by N")
+	fs.IntVar(&cfg.OnionsPerTor, "onions-per-tor", 0, "onions one of the daemon's tors carries before it launches another (default 10; testnet and public modes)")
 	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
@@ -40,6 +41,9 @@ func runDaemon(e *env, args []string) error {
 	})
 	if len(pos) > 0 {
 		return usageErr("daemon takes no arguments, got %q", pos[0])
+	}
+	if cfg.OnionsPerTor < 0 {
+		return usageErr("--onions-per-tor must be at least 1, not %d", cfg.OnionsPerTor)
 	}
 	if cfg.StateDir == "" {
 		return usageErr("daemon needs --state DIR")

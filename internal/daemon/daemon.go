@@ -66,12 +66,17 @@ type Config struct {
 	IsolationPolicy     string
 	IsolationPortOffset int
 	IsolationExplicit   bool
+	// OnionsPerTor is how many onions one of the daemon's own tors
+	// carries before it launches another (default
+	// torsup.DefaultOnionsPerTor).
+	OnionsPerTor int
 }
 
 type daemon struct {
 	cfg     Config
 	started time.Time
-	sup     *torsup.Supervisor
+	sup     *torsup.Supervisor // the first tor
+	tors    *torsup.Pool
 	svcs    *services.Manager
 	store   *store.Store
 	setMu   sync.Mutex // serialises settings changes
@@ -110,6 +115,7 @@ func (d *daemon) Status() apitype.Daemon {
 		PID:           os.Getpid(),
 		Started:       d.started,
 		Tor:           d.sup.Status(),
+		MoreTors:      d.tors.Statuses()[1:],
 		CatalogErrors: d.catalogErrors,
 	}
 }
@@ -120,7 +126,8 @@ func (d *daemon) Settings(ctx context.Context) (apitype.Settings, error) {
 	if err != nil {
 		return apitype.Settings{}, err
 	}
-	out := apitype.Settings{PersistTorState: st.PersistTorState, Vanguards: d.sup.Vanguards(ctx)}
+	out := apitype.Settings{PersistTorState: st.PersistTorState, Vanguards: d.sup.Vanguards(ctx),
+		Tors: len(d.tors.All()), OnionsPerTor: d.tors.OnionsPerTor()}
 	if d.cfg.Network != torsup.System {
 		out.TorDataDir = d.sup.DataDir()
 	}
@@ -129,6 +136,12 @@ func (d *daemon) Settings(ctx context.Context) (apitype.Settings, error) {
 			"each new guard is another chance to pick a hostile one, and a hostile guard can find out where an onion service runs. " +
 			"On, the same guards are kept, but they can tell that the same computer comes back, wherever it connects from.",
 		"Vanguards-lite, built into tor since 0.4.7, keeps the middle nodes of onion service circuits for a while, against guard discovery.",
+	}
+	if per := d.tors.OnionsPerTor(); per > 0 {
+		out.Notes = append(out.Notes, fmt.Sprintf("The daemon runs one more tor for every %d services enabled beyond the first tor's (--onions-per-tor): "+
+			"after a restart one tor brings its onions back in a time that grows much faster than their number. "+
+			"A further tor starts from the first tor's entry guards when the first has saved them; it keeps its own from then on, "+
+			"so each further tor may add guards.", per))
 	}
 	if d.cfg.Network == torsup.System {
 		out.Notes = append(out.Notes, "In system mode tor's state belongs to the system tor: persist-tor-state is the system's choice.")
@@ -158,7 +171,7 @@ func (d *daemon) SetSetting(ctx context.Context, name, value string) (apitype.Se
 			return apitype.Settings{}, &services.Error{Status: 409, Msg: "persist-tor-state is the system tor's choice in system mode"}
 		}
 		if on != st.PersistTorState {
-			if err := d.sup.MoveDataDir(d.store.TorDataDir(on), store.CopyTree); err != nil {
+			if err := d.tors.MoveDataDir(d.store.TorDataDir(on), store.CopyTree); err != nil {
 				return apitype.Settings{}, err
 			}
 			st.PersistTorState = on
@@ -231,8 +244,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	sup.SetDataDir(st.TorDataDir(settings.PersistTorState))
-	d := &daemon{cfg: cfg, started: time.Now().UTC().Truncate(time.Second), sup: sup, store: st}
+	tors := torsup.NewPool(sup, cfg.OnionsPerTor)
+	tors.SetDataDir(st.TorDataDir(settings.PersistTorState))
+	d := &daemon{cfg: cfg, started: time.Now().UTC().Truncate(time.Second), sup: sup, tors: tors, store: st}
 	if cfg.CatalogDir == "" {
 		cfg.CatalogDir = catalog.DefaultDir
 	}
@@ -249,12 +263,12 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		fw = &firewall.Firewall{Table: cfg.FirewallTable}
 	}
-	d.svcs, err = services.New(st, sup, cat, services.Options{Firewall: fw, TorUID: sup.TorUID, CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
+	d.svcs, err = services.New(st, poolTors{tors}, cat, services.Options{Firewall: fw, TorUID: sup.TorUID, CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
 	if err != nil {
 		return fmt.Errorf("loading services: %w", err)
 	}
 	d.iso = iso
-	sup.SetReady(d.torReady)
+	tors.SetReady(d.torReady)
 
 	ln, err := listen(cfg.Socket)
 	if err != nil {
@@ -279,7 +293,7 @@ func Run(ctx context.Context, cfg Config) error {
 	torDone := make(chan struct{})
 	go func() {
 		defer close(torDone)
-		d.sup.Run(ctx)
+		d.tors.Run(ctx)
 	}()
 	d.svcs.Start(ctx)
 
@@ -300,6 +314,11 @@ func Run(ctx context.Context, cfg Config) error {
 	<-torDone
 	return nil
 }
+
+// poolTors gives the service manager the daemon's tors.
+type poolTors struct{ *torsup.Pool }
+
+func (p poolTors) Tor(i int) services.Tor { return p.Pool.Tor(i) }
 
 // DefaultVolatileDir is the volatile root for a state dir: under /run
 // (gone at reboot), one per state dir so that several daemons can share a

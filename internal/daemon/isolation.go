@@ -85,11 +85,13 @@ func (d *daemon) checkIsolation(ctx context.Context, c *tor.Conn, log *slog.Logg
 	}
 }
 
-// torReady is the supervisor's Ready hook: the isolation check, then the
-// services.
-func (d *daemon) torReady(ctx context.Context, c *tor.Conn) {
-	go d.checkIsolation(ctx, c, d.cfg.Log.With("part", "isolation"))
-	d.svcs.TorReady(ctx, c)
+// torReady is the Ready hook of the daemon's tors: the isolation check
+// (on the first, which has the isolation ports), then the services.
+func (d *daemon) torReady(ctx context.Context, i int, c *tor.Conn) {
+	if i == 0 {
+		go d.checkIsolation(ctx, c, d.cfg.Log.With("part", "isolation"))
+	}
+	d.svcs.TorReady(ctx, i, c)
 }
 
 // IsolationPolicy returns the policy and what the running tor exposes of

@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"tails-server/internal/apitype"
 	"tails-server/internal/client"
 )
 
 // fiftyCatalog writes n descriptions of built-in web servers (site00 ...)
 // into a catalog dir.
-func fiftyCatalog(b *testing.B, n int) string {
+func fiftyCatalog(b testing.TB, n int) string {
 	dir := filepath.Join(b.TempDir(), "catalog.d")
 	os.MkdirAll(dir, 0o755)
 	for i := range n {
@@ -66,7 +67,7 @@ func BenchmarkFiftyServices(b *testing.B) {
 	}
 	const n = 50
 	cat := fiftyCatalog(b, n)
-	var list, info, rss, upAll []float64
+	var list, info, rss, torRSS, upAll []float64
 	for range b.N {
 		d := benchDaemonWith(b, "--catalog", cat)
 		for range 20 {
@@ -80,11 +81,22 @@ func BenchmarkFiftyServices(b *testing.B) {
 		upAll = append(upAll, time.Since(start).Seconds())
 		time.Sleep(5 * time.Second)
 		rss = append(rss, float64(vmRSS(b, d.cmd.Process.Pid))/1024)
+		st, err := c.Daemon(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		sum := 0.0
+		for _, t := range append([]apitype.Tor{st.Tor}, st.MoreTors...) {
+			sum += float64(vmRSS(b, t.PID)) / 1024
+		}
+		torRSS = append(torRSS, sum)
+		b.Logf("50 enabled: daemon %.1f MiB, its %d tors %.1f MiB together", rss[len(rss)-1], 1+len(st.MoreTors), sum)
 		d.stop()
 	}
 	b.ReportMetric(median(list), "ms-list")
 	b.ReportMetric(median(info), "ms-info")
 	b.ReportMetric(median(rss), "RSS-MiB-50-enabled")
+	b.ReportMetric(median(torRSS), "RSS-MiB-tors-50-enabled")
 	b.ReportMetric(median(upAll), "s-enable-50-to-all-reachable")
 }
 

@@ -3,46 +3,69 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"tails-server/internal/apitype"
 	"tails-server/internal/client"
+	"tails-server/internal/torsup"
 )
 
-// BenchmarkRecovery kills the daemon's tor (SIGKILL) with n services
+// BenchmarkRecovery kills the daemon's tors (SIGKILL) with n services
 // enabled and measures, per service, when its descriptor was uploaded
 // again and when its self-check passed again; it reports the slowest of
 // each, so that the time for 50 can be set against the time for 1 from
-// the same run, and the phases show where the time goes.
+// the same run, and the phases show where the time goes. It runs with the
+// default number of onions per tor (several tors for 50) and with all 50
+// on one tor, to show what the further tors buy (RECOVERY_ONIONS_PER_TOR=5,25
+// runs other numbers of onions per tor instead).
 func BenchmarkRecovery(b *testing.B) {
 	if tnet == nil {
 		b.Fatal("no private network: run `make bench`")
 	}
 	const n = 50
 	cat := fiftyCatalog(b, n)
-	var all1, all50 []float64
-	for range b.N {
-		for _, k := range []int{1, n} {
-			d := benchDaemonWith(b, "--catalog", cat)
-			c := client.New(d.socket)
-			enableAll(b, c, k)
-			waitAllReachable(b, c, k)
-			upload, reach := recoveryPhases(b, c, k)
-			d.stop()
-			b.Logf("%2d services: tor back %.1f s; descriptors uploaded p50 %.1f s max %.1f s; reachable p50 %.1f s max %.1f s",
-				k, upload[0], percentile(upload[1:], 50), percentile(upload[1:], 100), percentile(reach, 50), percentile(reach, 100))
-			if k == 1 {
-				all1 = append(all1, percentile(reach, 100))
-			} else {
-				all50 = append(all50, percentile(reach, 100))
+	pers := []int{torsup.DefaultOnionsPerTor, n}
+	if v := os.Getenv("RECOVERY_ONIONS_PER_TOR"); v != "" {
+		pers = nil
+		for _, f := range strings.Split(v, ",") {
+			per, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || per < 1 {
+				b.Fatalf("RECOVERY_ONIONS_PER_TOR=%q: want numbers of onions per tor, like 5,25", v)
 			}
+			pers = append(pers, per)
 		}
 	}
-	b.ReportMetric(median(all1), "s-recovery-1")
-	b.ReportMetric(median(all50), "s-recovery-50")
-	b.ReportMetric(median(all50)/median(all1), "recovery-ratio")
+	for _, per := range pers {
+		b.Run(fmt.Sprintf("onions-per-tor=%d", per), func(b *testing.B) {
+			var all1, all50 []float64
+			for range b.N {
+				for _, k := range []int{1, n} {
+					d := benchDaemonWith(b, "--catalog", cat, "--onions-per-tor", fmt.Sprint(per))
+					c := client.New(d.socket)
+					enableAll(b, c, k)
+					waitAllReachable(b, c, k)
+					upload, reach := recoveryPhases(b, c, k)
+					d.stop()
+					b.Logf("%2d services: tors back %.1f s; descriptors uploaded p50 %.1f s max %.1f s; reachable p50 %.1f s max %.1f s",
+						k, upload[0], percentile(upload[1:], 50), percentile(upload[1:], 100), percentile(reach, 50), percentile(reach, 100))
+					if k == 1 {
+						all1 = append(all1, percentile(reach, 100))
+					} else {
+						all50 = append(all50, percentile(reach, 100))
+					}
+				}
+			}
+			b.ReportMetric(median(all1), "s-recovery-1")
+			b.ReportMetric(median(all50), "s-recovery-50")
+			b.ReportMetric(median(all50)/median(all1), "recovery-ratio")
+		})
+	}
 }
 
 // recoveryPhases kills tor and returns, in seconds since the kill: tor
@@ -54,16 +77,26 @@ func recoveryPhases(b *testing.B, c *client.Client, n int) (upload, reach []floa
 	if err != nil || st.Tor.PID == 0 {
 		b.Fatalf("daemon status: %v", err)
 	}
-	start := time.Now()
-	syscall.Kill(st.Tor.PID, syscall.SIGKILL)
-	since := func() float64 { return time.Since(start).Seconds() }
-	for {
-		s, err := c.Daemon(ctx)
-		if err == nil && s.Tor.PID != st.Tor.PID && s.Tor.State == "ready" {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	old := map[int]bool{}
+	for _, t := range append([]apitype.Tor{st.Tor}, st.MoreTors...) {
+		old[t.PID] = true
 	}
+	start := time.Now()
+	for pid := range old {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	since := func() float64 { return time.Since(start).Seconds() }
+	for back := false; !back; time.Sleep(50 * time.Millisecond) {
+		s, err := c.Daemon(ctx)
+		if err != nil || len(s.MoreTors) != len(st.MoreTors) {
+			continue
+		}
+		back = true
+		for _, t := range append([]apitype.Tor{s.Tor}, s.MoreTors...) {
+			back = back && !old[t.PID] && t.State == "ready"
+		}
+	}
+	b.Logf("%d services on %d tors", n, len(old))
 	upload = []float64{since()}
 	uploaded, reached := map[string]float64{}, map[string]float64{}
 	deadline := start.Add(15 * time.Minute)

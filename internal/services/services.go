@@ -45,13 +45,33 @@ func notFound(format string, args ...any) *Error {
 	return &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Tor is what services need of the daemon's tor.
+// Tor is what services need of one of the daemon's tors.
 type Tor interface {
 	// Conn is the ready control connection, or nil.
 	Conn() *tor.Conn
 	// SocksAddr is tor's SOCKS port.
 	SocksAddr() string
 }
+
+// Tors is what services need of the daemon's tors: the onions are spread
+// over them, at most OnionsPerTor on each. A service's onion, its
+// self-check credential and its self-check all go through the same tor.
+type Tors interface {
+	// Tor returns the i-th tor (0 the first), launching it if needed.
+	Tor(i int) Tor
+	// OnionsPerTor is how many onions one tor carries; 0: no limit, all
+	// on the first.
+	OnionsPerTor() int
+}
+
+// OneTor is Tors for a single tor.
+type OneTor struct{ T Tor }
+
+// Tor returns the one tor.
+func (o OneTor) Tor(int) Tor { return o.T }
+
+// OnionsPerTor is 0: every onion on the one tor.
+func (o OneTor) OnionsPerTor() int { return 0 }
 
 // Options tune the manager.
 type Options struct {
@@ -61,14 +81,16 @@ type Options struct {
 	// FailuresBeforeRepublish is how many failed checks in a row make
 	// the daemon re-publish the onion (default 3).
 	FailuresBeforeRepublish int
-	// PublishConcurrency bounds the onions whose descriptors are on their
-	// way to the directories at once, and the self-checks under way at
-	// once (default 16). Measured on the private network (BenchmarkRecovery):
-	// re-adding 50 onions at once, intro circuits failed, tor gave up on
-	// services' intro points (it launches at most 10 intro circuits per
-	// service per 300 s) and the last came back only with the next time
-	// period, 240 s later; paced 4 at a time all were back in 28.8 s, 8 in
-	// 19.6 s, 16 in 15-18 s.
+	// PublishConcurrency bounds, on each tor, the onions whose
+	// descriptors are on their way to the directories at once, and the
+	// self-checks under way at once (default 16). Measured on the private
+	// network (BenchmarkRecovery), with 50 onions on one tor: re-added all
+	// at once, intro circuits failed, tor gave up on services' intro
+	// points (it launches at most 10 intro circuits per service per 300 s)
+	// and the last came back only with the next time period, 240 s later;
+	// paced 4 at a time all were back in 28.8 s, 8 in 19.6 s, 16 in 15-18 s.
+	// The rest of the cure is to spread the onions over several tors
+	// (Tors.OnionsPerTor, 10 by default), under this bound.
 	PublishConcurrency int
 	Log                *slog.Logger
 	// Firewall keeps the allow-lan / allow-localhost rules; nil: off.
@@ -80,20 +102,24 @@ type Options struct {
 // Manager owns every hosted service.
 type Manager struct {
 	store     *store.Store
-	tor       Tor
+	tors      Tors
 	catalog   *catalog.Catalog
 	installer *install.Installer
 	opt       Options
 	log       *slog.Logger
 
-	// publishing holds a token for each onion whose descriptor is on its
-	// way to the directories, and checking one for each self-check under
-	// way: see PublishConcurrency.
-	publishing chan struct{}
-	checking   chan struct{}
-
 	mu   sync.Mutex
 	svcs map[string]*service
+	// pacers pace each tor's publications and self-checks, by index.
+	pacers map[int]*pacer
+}
+
+// pacer holds, for one tor, a token for each onion whose descriptor is on
+// its way to the directories, and one for each self-check under way: see
+// PublishConcurrency.
+type pacer struct {
+	publishing chan struct{}
+	checking   chan struct{}
 }
 
 // service is the runtime of one hosted service.
@@ -102,16 +128,19 @@ type service struct {
 
 	op sync.Mutex // serialises enable, disable, client changes
 
-	mu         sync.Mutex
-	rec        *store.Service
-	key        *onionkey.ServiceKey
-	selfKey    *onionkey.ClientKey
-	progress   string // the current step of a start, for status
-	watchers   map[chan apitype.Progress]struct{}
-	backend    Backend
-	state      string
-	err        string
-	added      *tor.Conn // connection the onion was added on
+	mu       sync.Mutex
+	rec      *store.Service
+	key      *onionkey.ServiceKey
+	selfKey  *onionkey.ClientKey
+	progress string // the current step of a start, for status
+	watchers map[chan apitype.Progress]struct{}
+	backend  Backend
+	state    string
+	err      string
+	added    *tor.Conn // connection the onion was added on
+	// torIndex is the tor that carries the onion while the service is
+	// enabled, -1 when none was chosen; guarded by Manager.mu.
+	torIndex   int
 	uploads    int
 	lastUpload time.Time
 	// inFlight are the directories an upload of the current onion's
@@ -126,7 +155,7 @@ type service struct {
 }
 
 // New returns a manager over the services of the catalog.
-func New(st *store.Store, t Tor, cat *catalog.Catalog, opt Options) (*Manager, error) {
+func New(st *store.Store, t Tors, cat *catalog.Catalog, opt Options) (*Manager, error) {
 	if opt.CheckInterval <= 0 {
 		opt.CheckInterval = 5 * time.Minute
 	}
@@ -139,15 +168,15 @@ func New(st *store.Store, t Tor, cat *catalog.Catalog, opt Options) (*Manager, e
 	if opt.PublishConcurrency <= 0 {
 		opt.PublishConcurrency = 16
 	}
-	m := &Manager{store: st, tor: t, catalog: cat, installer: &install.Installer{}, opt: opt, log: opt.Log, svcs: map[string]*service{},
-		publishing: make(chan struct{}, opt.PublishConcurrency), checking: make(chan struct{}, opt.PublishConcurrency)}
+	m := &Manager{store: st, tors: t, catalog: cat, installer: &install.Installer{}, opt: opt, log: opt.Log, svcs: map[string]*service{},
+		pacers: map[int]*pacer{}}
 	for _, name := range cat.Names() {
 		def, _ := cat.Get(name)
 		rec, err := st.Load(name)
 		if err != nil {
 			return nil, err
 		}
-		s := &service{def: def, rec: rec, state: apitype.StateDisabled, changed: make(chan struct{})}
+		s := &service{def: def, rec: rec, state: apitype.StateDisabled, changed: make(chan struct{}), torIndex: -1}
 		if err := m.loadKeys(s); err != nil {
 			return nil, err
 		}
@@ -278,11 +307,64 @@ func (m *Manager) Start(ctx context.Context) {
 		s.op.Lock()
 		if err := m.startBackend(ctx, s); err != nil {
 			m.log.Error("service did not start", "service", s.def.Name, "err", err)
-		} else if c := m.tor.Conn(); c != nil {
+		} else if c := m.torOf(s).Conn(); c != nil {
 			m.publish(ctx, s, c)
 		}
 		s.op.Unlock()
 	}
+}
+
+// torOf returns the tor that carries the service's onion, choosing one if
+// none is chosen yet: the first with room for one more.
+func (m *Manager) torOf(s *service) Tor {
+	m.mu.Lock()
+	if s.torIndex < 0 {
+		s.torIndex = m.roomyTor()
+	}
+	i := s.torIndex
+	m.mu.Unlock()
+	return m.tors.Tor(i)
+}
+
+// roomyTor returns the index of the first tor with room for one more
+// onion. Call with m.mu held.
+func (m *Manager) roomyTor() int {
+	per := m.tors.OnionsPerTor()
+	if per <= 0 {
+		return 0
+	}
+	count := map[int]int{}
+	for _, o := range m.svcs {
+		if o.torIndex >= 0 {
+			count[o.torIndex]++
+		}
+	}
+	i := 0
+	for count[i] >= per {
+		i++
+	}
+	return i
+}
+
+// releaseTor frees the service's place on its tor, once its onion is
+// withdrawn.
+func (m *Manager) releaseTor(s *service) {
+	m.mu.Lock()
+	s.torIndex = -1
+	m.mu.Unlock()
+}
+
+// pacerOf returns the pacer of the tor that carries the service's onion.
+func (m *Manager) pacerOf(s *service) *pacer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := max(s.torIndex, 0)
+	p := m.pacers[i]
+	if p == nil {
+		p = &pacer{publishing: make(chan struct{}, m.opt.PublishConcurrency), checking: make(chan struct{}, m.opt.PublishConcurrency)}
+		m.pacers[i] = p
+	}
+	return p
 }
 
 func (m *Manager) all() []*service {
@@ -296,14 +378,20 @@ func (m *Manager) all() []*service {
 	return out
 }
 
-// TorReady re-adds every enabled service's onion on a new control
-// connection: after the daemon's tor restarted, or the system tor's control
-// connection came back.
-func (m *Manager) TorReady(ctx context.Context, c *tor.Conn) {
+// TorReady re-adds the onion of every enabled service the i-th tor carries
+// on its new control connection: after that tor restarted, or the system
+// tor's control connection came back.
+func (m *Manager) TorReady(ctx context.Context, i int, c *tor.Conn) {
 	go m.followDescriptors(ctx, c)
 	// Every service at once; publishOpts paces them.
 	var wg sync.WaitGroup
 	for _, s := range m.all() {
+		m.mu.Lock()
+		mine := s.torIndex == i
+		m.mu.Unlock()
+		if !mine {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -407,6 +495,11 @@ func (m *Manager) info(s *service, details, showSecrets bool) apitype.Service {
 		if s.backend != nil {
 			d.LocalAddress = s.backend.Addr()
 		}
+		m.mu.Lock()
+		if s.added != nil {
+			d.Tor = s.torIndex + 1
+		}
+		m.mu.Unlock()
 		if p, ok := s.backend.(*process); ok {
 			st := p.Status()
 			d.Backend = &apitype.BackendStatus{Running: st.Running, PID: st.PID, Restarts: st.Restarts, LastExit: st.LastExit}
@@ -460,7 +553,7 @@ func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration, o
 	s.mu.Lock()
 	current := s.added
 	s.mu.Unlock()
-	if c := m.tor.Conn(); c != nil && c != current {
+	if c := m.torOf(s).Conn(); c != nil && c != current {
 		m.publish(ctx, s, c)
 	}
 	s.op.Unlock()
@@ -650,8 +743,9 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 		}
 	}
 	// Pace: at most PublishConcurrency descriptors on their way at once.
+	pc := m.pacerOf(s)
 	select {
-	case m.publishing <- struct{}{}:
+	case pc.publishing <- struct{}{}:
 	case <-ctx.Done():
 		s.mu.Lock()
 		s.setState(apitype.StateFailed, "publishing the onion: "+ctx.Err().Error())
@@ -659,7 +753,7 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 		return
 	}
 	if _, err := c.AddOnion(ctx, req); err != nil {
-		<-m.publishing
+		<-pc.publishing
 		s.mu.Lock()
 		s.setState(apitype.StateFailed, "publishing the onion: "+err.Error())
 		s.mu.Unlock()
@@ -682,7 +776,7 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 		case <-settled:
 		case <-time.After(publishTimeout):
 		}
-		<-m.publishing
+		<-pc.publishing
 	}(s.settled)
 	s.stopChecks = cancel
 	s.setState(apitype.StateAddressed, "")
@@ -762,7 +856,7 @@ func (m *Manager) republish(s *service, c *tor.Conn) {
 	ok := s.rec.Enabled && s.backend != nil && s.added == c
 	s.republished++
 	s.mu.Unlock()
-	if ok && m.tor.Conn() == c {
+	if ok && m.torOf(s).Conn() == c {
 		m.publish(context.Background(), s, c)
 	}
 }
@@ -771,9 +865,10 @@ func (m *Manager) republish(s *service, c *tor.Conn) {
 // its protocol.
 func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 	// Pace: at most PublishConcurrency checks under way at once.
+	pc := m.pacerOf(s)
 	select {
-	case m.checking <- struct{}{}:
-		defer func() { <-m.checking }()
+	case pc.checking <- struct{}{}:
+		defer func() { <-pc.checking }()
 	case <-ctx.Done():
 		return apitype.Check{Time: time.Now(), Error: ctx.Err().Error()}
 	}
@@ -783,7 +878,7 @@ func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 	port := s.def.OnionPorts[0].Virtual
 	s.mu.Unlock()
 	err := func() error {
-		proxy := m.tor.SocksAddr()
+		proxy := m.torOf(s).SocksAddr()
 		if proxy == "" {
 			return errors.New("tor has no SOCKS port")
 		}
@@ -812,7 +907,7 @@ func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 // reloads its configuration (SETCONF, SIGHUP), so a "missing client
 // authorization" answer to the self-check is repaired here.
 func (m *Manager) restoreSelfCredential(ctx context.Context, s *service) bool {
-	c := m.tor.Conn()
+	c := m.torOf(s).Conn()
 	s.mu.Lock()
 	addr, key := s.rec.Address, s.selfKey
 	s.mu.Unlock()
@@ -852,6 +947,7 @@ func (m *Manager) Disable(ctx context.Context, name string) (apitype.Service, er
 		m.dropConnections(ctx, s, added, addr)
 	}
 	m.stopBackend(s, apitype.StateDisabled)
+	m.releaseTor(s)
 	return m.info(s, false, false), nil
 }
 
@@ -1080,7 +1176,10 @@ func (m *Manager) republishIfUp(ctx context.Context, s *service, drop bool) {
 	s.mu.Lock()
 	up := s.rec.Enabled && s.backend != nil
 	s.mu.Unlock()
-	if c := m.tor.Conn(); up && c != nil {
+	if !up {
+		return
+	}
+	if c := m.torOf(s).Conn(); c != nil {
 		m.publishOpts(ctx, s, c, drop)
 	}
 }
