@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,6 +39,19 @@ func TestOnionsSpreadOverTors(t *testing.T) {
 		if got := d.service(fmt.Sprintf("site%02d", i)).Details.Tor; got != want {
 			t.Fatalf("site%02d on tor %d, want %d", i, got, want)
 		}
+	}
+
+	if out := d.mustCLI("settings"); !strings.Contains(out, "tors: 2\n") || !strings.Contains(out, "onions_per_tor: 2\n") {
+		t.Fatalf("settings does not say that 2 tors run, 2 onions each:\n%s", out)
+	}
+	g := &guiDaemon{daemon: d}
+	login := g.loginURL(t)
+	u, err := url.Parse(login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, page := newHTTPSession(t, "http://"+u.Host, login).get(t, "/settings"); !regexp.MustCompile(`Further tors</dt><dd><span class="badge ok">ready</span>`).MatchString(page) {
+		t.Fatalf("the GUI's settings page does not show the second tor, ready:\n%s", page)
 	}
 
 	bob := newOnionClient(t, "bob", creds...)
