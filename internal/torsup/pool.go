@@ -37,11 +37,12 @@ type Pool struct {
 	first  *Supervisor
 	perTor int
 
-	mu    sync.Mutex
-	sups  []*Supervisor
-	ctx   context.Context // set by Run; nil before
-	ready func(ctx context.Context, i int, c *tor.Conn)
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	sups    []*Supervisor
+	ctx     context.Context // set by Run; nil before
+	stopped bool            // Run is returning: launch no more
+	ready   func(ctx context.Context, i int, c *tor.Conn)
+	wg      sync.WaitGroup
 }
 
 // NewPool returns the pool of the daemon's tors, first being the first one.
@@ -98,10 +99,10 @@ func (p *Pool) Tor(i int) *Supervisor {
 	defer p.mu.Unlock()
 	for len(p.sups) <= i {
 		n := len(p.sups)
-		cfg := p.first.cfg
-		cfg.DataDir = furtherDataDir(p.first.DataDir(), n)
+		cfg := p.first.config()
+		cfg.DataDir = furtherDataDir(cfg.DataDir, n)
 		cfg.IsolationTorrc = nil
-		cfg.Log = p.first.cfg.Log.With("tor", n+1)
+		cfg.Log = cfg.Log.With("tor", n+1)
 		s := New(cfg)
 		s.SetReady(p.readyHook(n))
 		p.sups = append(p.sups, s)
@@ -138,11 +139,17 @@ func (p *Pool) Run(ctx context.Context) {
 	}
 	p.mu.Unlock()
 	<-ctx.Done()
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
 	p.wg.Wait()
 }
 
 // start runs the i-th tor; call with p.mu held and p.ctx set.
 func (p *Pool) start(i int, s *Supervisor) {
+	if p.stopped {
+		return
+	}
 	if i > 0 {
 		seedState(p.first.DataDir(), s.DataDir())
 	}

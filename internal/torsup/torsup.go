@@ -115,6 +115,13 @@ func (s *Supervisor) SetDataDir(dir string) {
 	s.mu.Unlock()
 }
 
+// config returns a copy of the configuration.
+func (s *Supervisor) config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
 // DataDir returns the DataDirectory the daemon's own tor uses.
 func (s *Supervisor) DataDir() string {
 	s.mu.Lock()
@@ -214,7 +221,11 @@ func (s *Supervisor) TorUID() (int, bool) {
 
 // SetReady sets the hook called after every (re)connection; call it
 // before Run.
-func (s *Supervisor) SetReady(f func(ctx context.Context, c *tor.Conn)) { s.cfg.Ready = f }
+func (s *Supervisor) SetReady(f func(ctx context.Context, c *tor.Conn)) {
+	s.mu.Lock()
+	s.cfg.Ready = f
+	s.mu.Unlock()
+}
 
 // Status returns what is known of tor now.
 func (s *Supervisor) Status() apitype.Tor {
@@ -353,8 +364,8 @@ func (s *Supervisor) session(ctx context.Context) error {
 		s.ready = make(chan struct{})
 		s.mu.Unlock()
 	}()
-	if s.cfg.Ready != nil {
-		go s.cfg.Ready(ctx, conn)
+	if ready := s.config().Ready; ready != nil {
+		go ready(ctx, conn)
 	}
 	select {
 	case <-ctx.Done():
