@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"sync"
 
-	"tails-server/internal/apitype"
 	"tails-server/internal/fileshare"
 )
 
@@ -98,13 +97,7 @@ func (m *Manager) autoStop(s *service, b *builtinFileshare) {
 		return
 	}
 	m.log.Info("auto-stop after the first download", "service", s.def.Name)
-	if _, err := m.Disable(context.Background(), s.def.Name); err != nil {
+	if _, err := m.disable(context.Background(), s.def.Name, autoStoppedMsg); err != nil {
 		m.log.Warn("auto-stop: disabling", "service", s.def.Name, "err", err)
-		return
 	}
-	s.mu.Lock()
-	if s.state == apitype.StateDisabled {
-		s.setState(apitype.StateDisabled, autoStoppedMsg)
-	}
-	s.mu.Unlock()
 }

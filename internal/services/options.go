@@ -241,7 +241,7 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 	switch option {
 	case catalog.OptPersistence:
 		if running {
-			m.stopBackend(s, "")
+			m.stopBackend(s, "", "")
 		}
 		if err := set(norm, true); err != nil {
 			return apitype.SetOptionResult{}, err
@@ -282,11 +282,11 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 			return apitype.SetOptionResult{}, err
 		}
 		if running {
-			m.stopBackend(s, "")
+			m.stopBackend(s, "", "")
 			if err := m.startBackend(ctx, s); err != nil {
 				// Back to the old value and config.
 				set(old, had)
-				m.stopBackend(s, "")
+				m.stopBackend(s, "", "")
 				if rerr := m.startBackend(ctx, s); rerr == nil {
 					m.republishIfUp(ctx, s, false)
 				}

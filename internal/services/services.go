@@ -546,7 +546,7 @@ func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration, o
 	err = m.store.Save(s.rec)
 	s.mu.Unlock()
 	if err != nil {
-		m.stopBackend(s, "")
+		m.stopBackend(s, "", "")
 		s.op.Unlock()
 		return apitype.Service{}, fmt.Errorf("saving the state of %s: %w", name, err)
 	}
@@ -653,8 +653,9 @@ func (m *Manager) startBackend(ctx context.Context, s *service) error {
 	return nil
 }
 
-// stopBackend stops the backend and the self-checks. Call with s.op held.
-func (m *Manager) stopBackend(s *service, state string) {
+// stopBackend stops the backend and the self-checks and, unless state is
+// "", sets the state, with why as its reason. Call with s.op held.
+func (m *Manager) stopBackend(s *service, state, why string) {
 	s.mu.Lock()
 	if s.stopChecks != nil {
 		s.stopChecks()
@@ -666,7 +667,7 @@ func (m *Manager) stopBackend(s *service, state string) {
 		s.backend = nil
 	}
 	if state != "" {
-		s.setState(state, "")
+		s.setState(state, why)
 	}
 	s.mu.Unlock()
 	if had {
@@ -924,6 +925,11 @@ func (m *Manager) restoreSelfCredential(ctx context.Context, s *service) bool {
 
 // Disable stops the backend and withdraws the onion. Key and clients stay.
 func (m *Manager) Disable(ctx context.Context, name string) (apitype.Service, error) {
+	return m.disable(ctx, name, "")
+}
+
+// disable is Disable; why, if not "", is the reason status gives.
+func (m *Manager) disable(ctx context.Context, name, why string) (apitype.Service, error) {
 	s, err := m.get(name)
 	if err != nil {
 		return apitype.Service{}, err
@@ -946,7 +952,7 @@ func (m *Manager) Disable(ctx context.Context, name string) (apitype.Service, er
 		added.OnionClientAuthRemove(ctx, addr)
 		m.dropConnections(ctx, s, added, addr)
 	}
-	m.stopBackend(s, apitype.StateDisabled)
+	m.stopBackend(s, apitype.StateDisabled, why)
 	m.releaseTor(s)
 	return m.info(s, false, false), nil
 }
@@ -967,7 +973,7 @@ func (m *Manager) dropConnections(ctx context.Context, s *service, c *tor.Conn, 
 func (m *Manager) Stop() {
 	for _, s := range m.all() {
 		s.op.Lock()
-		m.stopBackend(s, "")
+		m.stopBackend(s, "", "")
 		s.op.Unlock()
 	}
 	if m.opt.Firewall != nil {
