@@ -687,6 +687,36 @@ func (f *forwarder) cut() {
 	f.conns = nil
 }
 
+// TestIsolationPortHeld: when another program holds one of the policy's
+// ports, the daemon's status says which and what to do, and tor comes up
+// by itself once the port is free.
+func TestIsolationPortHeld(t *testing.T) {
+	requireNet(t)
+	off := freeOffset(t, isolation.Default())
+	addr := fmt.Sprintf("127.0.0.1:%d", 9050+off)
+	held, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	tmp := t.TempDir()
+	d := startDaemon(t, filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock"), "--gui-listen", "off", "--isolation-port-offset", strconv.Itoa(off))
+	waitFor(t, 30*time.Second, "status naming the held port", func() error {
+		st := d.status().Tor
+		if st.State != "down" || !strings.Contains(st.Summary, "Could not bind to "+addr) || !strings.Contains(st.Summary, "--isolation-port-offset") {
+			return fmt.Errorf("tor %s: %q", st.State, st.Summary)
+		}
+		return nil
+	})
+	held.Close()
+	waitFor(t, 90*time.Second, "tor ready once the port is free", func() error {
+		if st := d.status().Tor; st.State != "ready" {
+			return fmt.Errorf("tor %s: %q", st.State, st.Summary)
+		}
+		return nil
+	})
+}
+
 // TestIsolationDaemon: a testnet daemon started with a port offset runs
 // its tor with the policy's ports, and audits through its API.
 func TestIsolationDaemon(t *testing.T) {

@@ -393,6 +393,25 @@ func TestLaunchFailureQuotesLog(t *testing.T) {
 	}
 }
 
+func TestLaunchProblem(t *testing.T) {
+	log := `Nov 26 03:59:18.000 [warn] Option 'GeoIPFile' used more than once; all but the last value will be ignored.
+Nov 26 03:59:18.000 [warn] You have used DirAuthority or AlternateDirAuthority to specify alternate directory authorities in your configuration.
+Nov 26 03:59:18.000 [warn] You are running Tor as root. You don't need to, and you probably shouldn't.
+Nov 26 03:59:18.496 [notice] Opened Control listener connection (ready) on 127.0.0.1:38035
+Nov 26 03:59:18.496 [warn] Could not bind to 127.0.0.1:29050: Address already in use. Is Tor already running?
+Nov 26 03:59:18.496 [warn] Failed to parse/validate config: Failed to bind one of the listener ports.
+Nov 26 03:59:18.496 [err] Reading config failed--see warnings above.`
+	if got := launchProblem(log); got != "Could not bind to 127.0.0.1:29050: Address already in use. Is Tor already running?" {
+		t.Errorf("launchProblem = %q", got)
+	}
+	if got := launchProblem("Nov 26 [err] Reading config failed--see warnings above.\n"); got != "" {
+		t.Errorf("only general lines: %q, want none", got)
+	}
+	if got := launchProblem("Nov 26 [warn] Failed to parse/validate config: Unknown option 'NoSuchOption'.  Failing.\nNov 26 [err] Reading config failed--see warnings above.\n"); got != "Failed to parse/validate config: Unknown option 'NoSuchOption'.  Failing." {
+		t.Errorf("general line only: %q, want its words", got)
+	}
+}
+
 func TestTorUnixSocket(t *testing.T) {
 	t.Parallel()
 	bin := testenv.RequireTor(t)

@@ -159,7 +159,13 @@ func Launch(ctx context.Context, opts LaunchOptions) (*Process, error) {
 		}
 		select {
 		case <-p.exited:
-			return nil, fmt.Errorf("tor exited during start-up (%v); its last log lines:\n%s", p.waitErr, p.lastLog(logStart, 10))
+			why := ""
+			// What tor says before it opens its log file (a port it
+			// cannot bind, for one) goes to its standard output.
+			if c := launchProblem(p.output.String() + "\n" + p.logSince(logStart)); c != "" {
+				why = ": " + c
+			}
+			return nil, fmt.Errorf("tor exited during start-up (%v)%s; its last log lines:\n%s", p.waitErr, why, p.lastLog(logStart, 10))
 		case <-ctx.Done():
 			p.Stop()
 			return nil, fmt.Errorf("tor: launch: waiting for the control port: %w; tor's last log lines:\n%s", ctx.Err(), p.lastLog(logStart, 10))
@@ -190,9 +196,9 @@ func fileSize(path string) int64 {
 	return fi.Size()
 }
 
-// lastLog returns the last n lines tor logged since offset start (or, if
-// the log is empty, of what it printed).
-func (p *Process) lastLog(start int64, n int) string {
+// logSince returns what tor logged since offset start (or, if the log is
+// empty, what it printed).
+func (p *Process) logSince(start int64) string {
 	var text string
 	if b, err := os.ReadFile(p.LogPath); err == nil && int64(len(b)) > start {
 		text = string(b[start:])
@@ -200,6 +206,51 @@ func (p *Process) lastLog(start int64, n int) string {
 	if strings.TrimSpace(text) == "" {
 		text = p.output.String()
 	}
+	return text
+}
+
+// launchProblem returns the message of the warning or error in tor's log
+// that says what went wrong, "" if there is none. Tor ends a failed start
+// with general lines ("Failed to parse/validate config: ...", "Reading
+// config failed"), after the specific one: the last specific warning wins,
+// else the general line's own words; those about running as root, logging
+// or an option given twice are never the cause.
+func launchProblem(log string) string {
+	var specific, general string
+	for _, l := range strings.Split(log, "\n") {
+		i := strings.Index(l, "[warn] ")
+		if i < 0 {
+			i = strings.Index(l, "[err] ")
+		}
+		if i < 0 {
+			continue
+		}
+		msg := strings.TrimSpace(l[strings.Index(l[i:], "] ")+i+2:])
+		switch {
+		case msg == "",
+			strings.HasPrefix(msg, "Reading config failed"),
+			strings.HasPrefix(msg, "You are running Tor as root"),
+			strings.HasPrefix(msg, "Your log may contain sensitive information"),
+			strings.HasPrefix(msg, "You have used DirAuthority"),
+			strings.Contains(msg, "used more than once"):
+		case strings.HasPrefix(msg, "Failed to parse/validate config"):
+			if general == "" {
+				general = msg
+			}
+		default:
+			specific = msg
+		}
+	}
+	if specific != "" {
+		return specific
+	}
+	return general
+}
+
+// lastLog returns the last n lines tor logged since offset start (or, if
+// the log is empty, of what it printed).
+func (p *Process) lastLog(start int64, n int) string {
+	text := p.logSince(start)
 	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]

@@ -302,7 +302,7 @@ func (s *Supervisor) Run(ctx context.Context) {
 			return
 		}
 		s.cfg.Log.Warn("tor connection lost", "err", err)
-		s.setState("down", oneLine(err))
+		s.setState("down", downSummary(err))
 		if time.Since(start) > time.Minute {
 			backoff = time.Second
 		}
@@ -513,6 +513,16 @@ func firstListener(v string) string {
 		return u
 	}
 	return strings.Trim(f[0], `"`)
+}
+
+// downSummary is the status line of a tor that is down: the first line of
+// the error, with what to do when tor could not open a port.
+func downSummary(err error) string {
+	line := oneLine(err)
+	if strings.Contains(line, "Could not bind to") {
+		line += " (another program holds that port: stop it, or move the isolation policy's ports with --isolation-port-offset N; the daemon retries by itself)"
+	}
+	return line
 }
 
 func oneLine(err error) string {
