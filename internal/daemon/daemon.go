@@ -108,14 +108,15 @@ func (d *daemon) Icon(name string) ([]byte, bool) {
 func (d *daemon) Services() *services.Manager { return d.svcs }
 
 func (d *daemon) Status() apitype.Daemon {
+	tors := d.tors.Statuses()
 	return apitype.Daemon{
 		Version:       Version,
 		Network:       d.cfg.Network,
 		Socket:        d.cfg.Socket,
 		PID:           os.Getpid(),
 		Started:       d.started,
-		Tor:           d.sup.Status(),
-		MoreTors:      d.tors.Statuses()[1:],
+		Tor:           tors[0],
+		MoreTors:      tors[1:],
 		CatalogErrors: d.catalogErrors,
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"tails-server/internal/apitype"
 	"tails-server/internal/client"
 )
 
@@ -86,7 +85,7 @@ func BenchmarkFiftyServices(b *testing.B) {
 			b.Fatal(err)
 		}
 		sum := 0.0
-		for _, t := range append([]apitype.Tor{st.Tor}, st.MoreTors...) {
+		for _, t := range allTors(st) {
 			sum += float64(vmRSS(b, t.PID)) / 1024
 		}
 		torRSS = append(torRSS, sum)

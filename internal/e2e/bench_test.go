@@ -172,28 +172,35 @@ func startClient(b *testing.B, name, addr string, key *onionkey.ClientKey) (*tes
 		return nil, err
 	}
 	b.Cleanup(func() { tr.Stop() })
-	c, err := tor.Dial(ctx, "tcp", tr.ControlAddr)
+	c, err := dialControl(ctx, tr)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	if err := c.Authenticate(ctx, ""); err != nil {
-		return nil, err
-	}
 	return tr, c.OnionClientAuthAdd(ctx, addr, key, "", false)
 }
 
 func controlOf(b *testing.B, tr *testnet.Tor) *tor.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := tor.Dial(ctx, "tcp", tr.ControlAddr)
+	c, err := dialControl(ctx, tr)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := c.Authenticate(ctx, ""); err != nil {
-		b.Fatal(err)
-	}
 	return c
+}
+
+// dialControl opens an authenticated control connection to a testnet tor.
+func dialControl(ctx context.Context, tr *testnet.Tor) (*tor.Conn, error) {
+	c, err := tor.Dial(ctx, "tcp", tr.ControlAddr)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Authenticate(ctx, ""); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // pollers is how many independent client tors race for the first fetch,

@@ -78,7 +78,7 @@ func recoveryPhases(b *testing.B, c *client.Client, n int) (upload, reach []floa
 		b.Fatalf("daemon status: %v", err)
 	}
 	old := map[int]bool{}
-	for _, t := range append([]apitype.Tor{st.Tor}, st.MoreTors...) {
+	for _, t := range allTors(st) {
 		old[t.PID] = true
 	}
 	start := time.Now()
@@ -92,7 +92,7 @@ func recoveryPhases(b *testing.B, c *client.Client, n int) (upload, reach []floa
 			continue
 		}
 		back = true
-		for _, t := range append([]apitype.Tor{s.Tor}, s.MoreTors...) {
+		for _, t := range allTors(s) {
 			back = back && !old[t.PID] && t.State == "ready"
 		}
 	}
@@ -141,4 +141,9 @@ func percentile(xs []float64, p float64) float64 {
 	sort.Float64s(s)
 	i := int(float64(len(s))*p/100+0.5) - 1
 	return s[max(0, min(i, len(s)-1))]
+}
+
+// allTors lists the daemon's tors, the first one first.
+func allTors(st apitype.Daemon) []apitype.Tor {
+	return append([]apitype.Tor{st.Tor}, st.MoreTors...)
 }
