@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,4 +81,64 @@ func detailFile(path string, roots ...string) (string, error) {
 		return notYet, nil
 	}
 	return line, nil
+}
+
+// Share returns what a client needs to connect; with a client name, its
+// credential too.
+func (m *Manager) Share(name, client string) (apitype.Share, error) {
+	s, err := m.get(name)
+	if err != nil {
+		return apitype.Share{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rec.Address == "" {
+		return apitype.Share{}, &Error{Status: http.StatusConflict,
+			Msg:  fmt.Sprintf("%s has no onion address yet", name),
+			Hint: fmt.Sprintf("enable it first: tails-server enable %s", name)}
+	}
+	addr := s.rec.Address + ".onion"
+	port := s.def.OnionPorts[0].Virtual
+	configDir, dataDir := dirs(m.store, name)
+	env := catalog.Env{Address: addr, Config: configDir, Data: dataDir}
+	fields := map[string]any{"address": addr, "port": port}
+	uri, err := catalog.Expand(s.def, s.def.Connect.URI, m.values(s), env, fields)
+	if err != nil {
+		return apitype.Share{}, err
+	}
+	details, err := shareDetails(s.def, m.values(s), env, fields)
+	if err != nil {
+		return apitype.Share{}, err
+	}
+	var instr []string
+	for _, in := range s.def.Connect.Instructions {
+		instr = append(instr, in.Client+": "+in.Text)
+	}
+	out := apitype.Share{
+		Service:      name,
+		OnionAddress: addr,
+		OnionPort:    port,
+		URI:          uri,
+		Instructions: strings.Join(instr, "\n"),
+		ClientAuth:   m.value(s, catalog.OptClientAuth) == "true",
+		Details:      details,
+	}
+	if client != "" {
+		c := s.rec.Client(client)
+		if c == nil {
+			return apitype.Share{}, notFound("%s has no client %q", name, client)
+		}
+		ac, err := clientOut(s, c, true)
+		if err != nil {
+			return apitype.Share{}, err
+		}
+		out.Client, out.Credential = client, ac.Credential
+	} else if out.ClientAuth && len(s.rec.Clients) > 0 {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("client authorization is on: give each person their own credential (`tails-server share %s --client NAME`)", name))
+	}
+	if !s.rec.Enabled {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%s is disabled: enable it before sharing", name))
+	}
+	out.Warnings = append(out.Warnings, m.warnings(s)...)
+	return out, nil
 }

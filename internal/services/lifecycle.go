@@ -1,0 +1,224 @@
+package services
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"tails-server/internal/apitype"
+	"tails-server/internal/onionkey"
+)
+
+// Enable makes the key if there is none, starts the backend, publishes the
+// onion and waits, at most wait, for the self-check to reach it. A service
+// that is not reachable in time stays enabled; its info says how far it got.
+func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration, onionKey []byte) (apitype.Service, error) {
+	s, err := m.get(name)
+	if err != nil {
+		return apitype.Service{}, err
+	}
+	if wait <= 0 {
+		wait = 120 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+
+	s.op.Lock()
+	if len(onionKey) > 0 {
+		if err := m.importKey(s, onionKey); err != nil {
+			s.op.Unlock()
+			return apitype.Service{}, err
+		}
+	}
+	if err := m.ensureKeys(s); err != nil {
+		s.op.Unlock()
+		return apitype.Service{}, err
+	}
+	if err := m.startBackend(ctx, s); err != nil {
+		s.op.Unlock()
+		return apitype.Service{}, err
+	}
+	s.mu.Lock()
+	s.rec.Enabled = true
+	err = m.store.Save(s.rec)
+	s.mu.Unlock()
+	if err != nil {
+		m.stopBackend(s, "", "")
+		s.op.Unlock()
+		return apitype.Service{}, fmt.Errorf("saving the state of %s: %w", name, err)
+	}
+	s.mu.Lock()
+	current := s.added
+	s.mu.Unlock()
+	if c := m.torOf(s).Conn(); c != nil && c != current {
+		m.publish(ctx, s, c)
+	}
+	s.op.Unlock()
+
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	m.waitState(wctx, s, apitype.StateReachable, apitype.StateFailed)
+	return m.info(s, false, false), nil
+}
+
+// waitState waits until the service is in one of the states, or ctx ends.
+func (m *Manager) waitState(ctx context.Context, s *service, states ...string) {
+	for {
+		s.mu.Lock()
+		st, ch := s.state, s.changed
+		s.mu.Unlock()
+		for _, w := range states {
+			if st == w {
+				return
+			}
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (m *Manager) ensureKeys(s *service) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.key == nil {
+		k, err := onionkey.GenerateServiceKey()
+		if err != nil {
+			return err
+		}
+		// The key file is written first: the address is always derived
+		// from it, so a kill between the two writes loses nothing.
+		if err := m.store.WriteKey(s.def.Name, k.SecretKeyFile()); err != nil {
+			return fmt.Errorf("saving the onion key of %s: %w", s.def.Name, err)
+		}
+		s.key = k
+		s.rec.Address = k.Address()
+	}
+	if err := generateSecrets(s); err != nil {
+		return err
+	}
+	if s.selfKey == nil {
+		ck, err := onionkey.GenerateClientKey()
+		if err != nil {
+			return err
+		}
+		s.selfKey = ck
+		s.rec.SelfCheckKey = ck.PrivateBase32()
+	}
+	if err := m.store.Save(s.rec); err != nil {
+		return fmt.Errorf("saving the state of %s: %w", s.def.Name, err)
+	}
+	return nil
+}
+
+func (m *Manager) startBackend(ctx context.Context, s *service) error {
+	s.mu.Lock()
+	if s.backend != nil {
+		s.mu.Unlock()
+		return nil
+	}
+	s.setState(apitype.StateStarting, "")
+	values := m.values(s)
+	address := s.rec.Address
+	s.mu.Unlock()
+	b, err := startBackend(ctx, s.def, m.store, values, address, m.installer, m.log, func(p apitype.Progress) {
+		s.mu.Lock()
+		s.progress = p.Step
+		s.notify(p)
+		s.mu.Unlock()
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.progress = ""
+	if err != nil {
+		s.setState(apitype.StateFailed, "backend did not start: "+err.Error())
+		return fmt.Errorf("starting %s: %w", s.def.Name, err)
+	}
+	s.backend = b
+	m.hookBackend(s, b)
+	s.mu.Unlock()
+	err = m.applyFirewall(ctx)
+	s.mu.Lock()
+	if err != nil {
+		b.Close()
+		s.backend = nil
+		s.setState(apitype.StateFailed, err.Error())
+		return fmt.Errorf("starting %s: %w", s.def.Name, err)
+	}
+	return nil
+}
+
+// stopBackend stops the backend and the self-checks and, unless state is
+// "", sets the state, with why as its reason. Call with s.op held.
+func (m *Manager) stopBackend(s *service, state, why string) {
+	s.mu.Lock()
+	if s.stopChecks != nil {
+		s.stopChecks()
+		s.stopChecks = nil
+	}
+	had := s.backend != nil
+	if had {
+		s.backend.Close()
+		s.backend = nil
+	}
+	if state != "" {
+		s.setState(state, why)
+	}
+	s.mu.Unlock()
+	if had {
+		if err := m.applyFirewall(context.Background()); err != nil {
+			m.log.Warn("firewall", "err", err)
+		}
+	}
+}
+
+// Disable stops the backend and withdraws the onion. Key and clients stay.
+func (m *Manager) Disable(ctx context.Context, name string) (apitype.Service, error) {
+	return m.disable(ctx, name, "")
+}
+
+// disable is Disable; why, if not "", is the reason status gives.
+func (m *Manager) disable(ctx context.Context, name, why string) (apitype.Service, error) {
+	s, err := m.get(name)
+	if err != nil {
+		return apitype.Service{}, err
+	}
+	s.op.Lock()
+	defer s.op.Unlock()
+	s.mu.Lock()
+	s.rec.Enabled = false
+	err = m.store.Save(s.rec)
+	added, addr := s.added, s.rec.Address
+	s.added = nil
+	s.mu.Unlock()
+	if err != nil {
+		return apitype.Service{}, fmt.Errorf("saving the state of %s: %w", name, err)
+	}
+	if added != nil {
+		if err := added.DelOnion(ctx, addr); err != nil {
+			m.log.Warn("removing the onion", "service", name, "err", err)
+		}
+		added.OnionClientAuthRemove(ctx, addr)
+		m.dropConnections(ctx, s, added, addr)
+	}
+	m.stopBackend(s, apitype.StateDisabled, why)
+	m.releaseTor(s)
+	return m.info(s, false, false), nil
+}
+
+// Stop stops every backend (daemon shutdown) and removes the firewall
+// table. The stored state stays as is, so enabled services come back with
+// the daemon.
+func (m *Manager) Stop() {
+	for _, s := range m.all() {
+		s.op.Lock()
+		m.stopBackend(s, "", "")
+		s.op.Unlock()
+	}
+	if m.opt.Firewall != nil {
+		if err := m.opt.Firewall.Remove(context.Background()); err != nil {
+			m.log.Warn("removing the firewall table", "err", err)
+		}
+	}
+}

@@ -1,0 +1,243 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"tails-server/internal/apitype"
+	"tails-server/internal/catalog"
+	"tails-server/internal/onionkey"
+	"tails-server/internal/tor"
+)
+
+// TorReady re-adds the onion of every enabled service the i-th tor carries
+// on its new control connection: after that tor restarted, or the system
+// tor's control connection came back.
+func (m *Manager) TorReady(ctx context.Context, i int, c *tor.Conn) {
+	go m.followDescriptors(ctx, c)
+	// Every service at once; publishOpts paces them.
+	var wg sync.WaitGroup
+	for _, s := range m.all() {
+		m.mu.Lock()
+		mine := s.torIndex == i
+		m.mu.Unlock()
+		if !mine {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.op.Lock()
+			defer s.op.Unlock()
+			s.mu.Lock()
+			enabled, running := s.rec.Enabled, s.backend != nil
+			s.mu.Unlock()
+			if enabled && running {
+				m.publish(ctx, s, c)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// followDescriptors counts HS_DESC UPLOADED events per service.
+func (m *Manager) followDescriptors(ctx context.Context, c *tor.Conn) {
+	events, cancel, err := c.Subscribe("HS_DESC")
+	if err != nil {
+		m.log.Warn("cannot follow descriptor uploads", "err", err)
+		return
+	}
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			d, ok := tor.ParseHSDesc(ev)
+			if !ok || (d.Action != "UPLOAD" && d.Action != "UPLOADED" && d.Action != "FAILED") {
+				continue
+			}
+			for _, s := range m.all() {
+				s.mu.Lock()
+				if s.key != nil && s.rec.Address == d.Address && s.added == c {
+					s.descriptorEvent(d)
+				}
+				s.mu.Unlock()
+			}
+		}
+	}
+}
+
+// clientAuthKeys lists the public keys tor must accept: every client's
+// and the daemon's own self-check key. Call with s.mu held.
+func (s *service) clientAuthKeys() ([]string, error) {
+	keys := []string{s.selfKey.PublicBase32()}
+	for _, c := range s.rec.Clients {
+		k, err := onionkey.ParseClientPrivateBase32(c.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("client %s of %s: %w", c.Name, s.def.Name, err)
+		}
+		keys = append(keys, k.PublicBase32())
+	}
+	return keys, nil
+}
+
+// publish (re-)adds the service's onion on c and starts its self-checks.
+// Call with s.op held.
+func (m *Manager) publish(ctx context.Context, s *service, c *tor.Conn) {
+	m.publishOpts(ctx, s, c, false)
+}
+
+// publishOpts is publish; with drop, the open connections of the old onion
+// are cut (a client was revoked: its open rendezvous circuit must not go
+// on working with the re-added service).
+func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop bool) {
+	s.mu.Lock()
+	if s.stopChecks != nil {
+		s.stopChecks()
+		s.stopChecks = nil
+	}
+	prev := s.added
+	keys, err := s.clientAuthKeys()
+	if err != nil || s.backend == nil {
+		if err == nil {
+			err = errors.New("backend not running")
+		}
+		s.setState(apitype.StateFailed, err.Error())
+		s.mu.Unlock()
+		return
+	}
+	req := tor.AddOnionRequest{Key: s.key}
+	for _, p := range s.def.OnionPorts {
+		target, ok := s.backend.Target(p.Target)
+		if !ok {
+			s.setState(apitype.StateFailed, fmt.Sprintf("onion port %d: no local port %q", p.Virtual, p.Target))
+			s.mu.Unlock()
+			return
+		}
+		req.Ports = append(req.Ports, tor.PortMapping{Virtual: p.Virtual, Target: target})
+	}
+	auth := m.value(s, catalog.OptClientAuth) == "true"
+	if auth {
+		req.ClientAuthV3 = keys
+	}
+	addr, selfKey := s.rec.Address, s.selfKey
+	s.mu.Unlock()
+
+	if prev == c {
+		// Same connection: the old onion must go first, or tor refuses
+		// the new one as a collision.
+		if err := c.DelOnion(ctx, addr); err != nil {
+			m.log.Warn("removing the old onion", "service", s.def.Name, "err", err)
+		}
+		if drop {
+			m.dropConnections(ctx, s, c, addr)
+		}
+	}
+	// Pace: at most PublishConcurrency descriptors on their way at once.
+	pc := m.pacerOf(s)
+	select {
+	case pc.publishing <- struct{}{}:
+	case <-ctx.Done():
+		s.mu.Lock()
+		s.setState(apitype.StateFailed, "publishing the onion: "+ctx.Err().Error())
+		s.mu.Unlock()
+		return
+	}
+	if _, err := c.AddOnion(ctx, req); err != nil {
+		<-pc.publishing
+		s.mu.Lock()
+		s.setState(apitype.StateFailed, "publishing the onion: "+err.Error())
+		s.mu.Unlock()
+		return
+	}
+	// The daemon's own credential, for the self-check through tor's SOCKS
+	// port. It lives only in tor's memory.
+	if !auth {
+		c.OnionClientAuthRemove(ctx, addr)
+	} else if err := c.OnionClientAuthAdd(ctx, addr, selfKey, "", false); err != nil {
+		m.log.Warn("adding the self-check credential", "service", s.def.Name, "err", err)
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.added = c
+	s.uploads = 0
+	s.inFlight, s.settled = map[string]bool{}, make(chan struct{})
+	go func(settled <-chan struct{}) {
+		select {
+		case <-settled:
+		case <-time.After(publishTimeout):
+		}
+		<-pc.publishing
+	}(s.settled)
+	s.stopChecks = cancel
+	s.setState(apitype.StateAddressed, "")
+	s.mu.Unlock()
+	m.log.Info("onion added", "service", s.def.Name, "address", addr+".onion")
+	go m.checkLoop(cctx, s, c)
+}
+
+// dropConnections closes the rendezvous circuits of a withdrawn onion.
+func (m *Manager) dropConnections(ctx context.Context, s *service, c *tor.Conn, addr string) {
+	n, err := c.CloseServiceCircuits(ctx, addr)
+	if err != nil {
+		m.log.Warn("closing open connections", "service", s.def.Name, "err", err)
+		return
+	}
+	m.log.Info("open connections closed", "service", s.def.Name, "circuits", n)
+}
+
+// republishIfUp re-adds the onion with the current client list, cutting
+// open connections if drop. Call with s.op held.
+func (m *Manager) republishIfUp(ctx context.Context, s *service, drop bool) {
+	s.mu.Lock()
+	up := s.rec.Enabled && s.backend != nil
+	s.mu.Unlock()
+	if !up {
+		return
+	}
+	if c := m.torOf(s).Conn(); c != nil {
+		m.publishOpts(ctx, s, c, drop)
+	}
+}
+
+// publishTimeout bounds the wait for a descriptor to reach its
+// directories, before the self-check asks anyway.
+const publishTimeout = 30 * time.Second
+
+// descriptorEvent follows the uploads of the service's descriptor: UPLOAD
+// starts one to a directory, UPLOADED or FAILED from that directory ends
+// it. A FAILED from a directory no upload went to is the self-check's own
+// fetch, not an upload. Call with s.mu held.
+func (s *service) descriptorEvent(d tor.HSDesc) {
+	switch d.Action {
+	case "UPLOAD":
+		s.inFlight[d.HSDir] = true
+		return
+	case "UPLOADED":
+		s.uploads++
+		s.lastUpload = time.Now()
+		if s.state == apitype.StateAddressed {
+			s.setState(apitype.StatePublished, "")
+		}
+	}
+	if !s.inFlight[d.HSDir] && d.Action == "FAILED" {
+		return
+	}
+	delete(s.inFlight, d.HSDir)
+	if s.uploads > 0 && len(s.inFlight) == 0 {
+		select {
+		case <-s.settled:
+		default:
+			close(s.settled)
+		}
+	}
+}

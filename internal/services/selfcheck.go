@@ -1,0 +1,149 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"tails-server/internal/apitype"
+	"tails-server/internal/socks"
+	"tails-server/internal/tor"
+)
+
+// checkLoop proves the service reachable, then keeps checking it; after
+// FailuresBeforeRepublish failures in a row it re-publishes the onion.
+func (m *Manager) checkLoop(ctx context.Context, s *service, c *tor.Conn) {
+	// Wait until the descriptor reached its directories (or give up
+	// waiting after 30 s: the check itself says whether the service can
+	// be reached). Asking earlier would make tor remember the directories
+	// as lacking it, and not ask them again for a while (15 minutes on
+	// the public network).
+	s.mu.Lock()
+	settled := s.settled
+	s.mu.Unlock()
+	select {
+	case <-settled:
+	case <-time.After(publishTimeout):
+	case <-ctx.Done():
+		return
+	}
+
+	failures := 0
+	retry := 500 * time.Millisecond
+	reached := false
+	for ctx.Err() == nil {
+		res := m.checkOnce(ctx, s)
+		if ctx.Err() != nil {
+			return
+		}
+		s.mu.Lock()
+		s.lastCheck = &res
+		if res.OK {
+			failures, reached, retry = 0, true, 500*time.Millisecond
+			if s.state != apitype.StateReachable {
+				s.setState(apitype.StateReachable, "")
+			}
+		} else {
+			failures++
+			if reached {
+				s.setState(apitype.StateFailing, "self-check failed: "+res.Error)
+			} else {
+				s.err = "not reachable yet: " + res.Error
+			}
+		}
+		s.mu.Unlock()
+
+		wait := m.opt.CheckInterval
+		switch {
+		case !res.OK && reached && failures >= m.opt.FailuresBeforeRepublish:
+			m.log.Warn("service unreachable, re-publishing", "service", s.def.Name, "err", res.Error)
+			go m.republish(s, c)
+			return
+		case !res.OK && !reached:
+			// Not reachable yet: the descriptor may still be on its way.
+			wait = retry
+			retry = min(retry*2, 5*time.Second)
+		case !res.OK:
+			wait = min(10*time.Second, m.opt.CheckInterval)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (m *Manager) republish(s *service, c *tor.Conn) {
+	s.op.Lock()
+	defer s.op.Unlock()
+	s.mu.Lock()
+	ok := s.rec.Enabled && s.backend != nil && s.added == c
+	s.republished++
+	s.mu.Unlock()
+	if ok && m.torOf(s).Conn() == c {
+		m.publish(context.Background(), s, c)
+	}
+}
+
+// checkOnce connects to the service through tor's SOCKS port and speaks
+// its protocol.
+func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
+	// Pace: at most PublishConcurrency checks under way at once.
+	pc := m.pacerOf(s)
+	select {
+	case pc.checking <- struct{}{}:
+		defer func() { <-pc.checking }()
+	case <-ctx.Done():
+		return apitype.Check{Time: time.Now(), Error: ctx.Err().Error()}
+	}
+	start := time.Now()
+	s.mu.Lock()
+	host := s.rec.Address + ".onion"
+	port := s.def.OnionPorts[0].Virtual
+	s.mu.Unlock()
+	err := func() error {
+		proxy := m.torOf(s).SocksAddr()
+		if proxy == "" {
+			return errors.New("tor has no SOCKS port")
+		}
+		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		target := fmt.Sprintf("%s:%d", host, port)
+		conn, err := socks.Dial(cctx, proxy, target, nil)
+		if socks.IsCode(err, socks.CodeOnionMissingAuth) && m.restoreSelfCredential(cctx, s) {
+			conn, err = socks.Dial(cctx, proxy, target, nil)
+		}
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		return probe(s.def, conn, host)
+	}()
+	res := apitype.Check{Time: start, OK: err == nil, Duration: time.Since(start)}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res
+}
+
+// restoreSelfCredential gives tor the daemon's own client credential
+// again. Tor forgets credentials added over the control port whenever it
+// reloads its configuration (SETCONF, SIGHUP), so a "missing client
+// authorization" answer to the self-check is repaired here.
+func (m *Manager) restoreSelfCredential(ctx context.Context, s *service) bool {
+	c := m.torOf(s).Conn()
+	s.mu.Lock()
+	addr, key := s.rec.Address, s.selfKey
+	s.mu.Unlock()
+	if c == nil || key == nil {
+		return false
+	}
+	if err := c.OnionClientAuthAdd(ctx, addr, key, "", false); err != nil {
+		m.log.Warn("restoring the self-check credential", "service", s.def.Name, "err", err)
+		return false
+	}
+	m.log.Info("self-check credential restored", "service", s.def.Name)
+	return true
+}
