@@ -172,6 +172,11 @@ type Client struct {
 	// Credential is only set when asked for (`client show`): the line a
 	// client's tor reads from a file in its ClientOnionAuthDir.
 	Credential string `json:"credential,omitempty" yaml:"credential,omitempty"`
+	// Key and CredentialFile are set with Credential: the private key
+	// alone (its last field), as Tor Browser asks for it, and the name to
+	// save Credential under in a ClientOnionAuthDir.
+	Key            string `json:"key,omitempty" yaml:"key,omitempty"`
+	CredentialFile string `json:"credential_file,omitempty" yaml:"credential_file,omitempty"`
 }
 
 // ClientRequest adds a client.
@@ -191,10 +196,16 @@ type Share struct {
 	// Instructions say, briefly, how to connect with the usual client.
 	Instructions string `json:"instructions,omitempty" yaml:"instructions,omitempty"`
 	ClientAuth   bool   `json:"client_auth" yaml:"client_auth"`
-	// Client and Credential are set when a client was named: the line
-	// its tor reads from a *.auth_private file.
-	Client     string `json:"client,omitempty" yaml:"client,omitempty"`
-	Credential string `json:"credential,omitempty" yaml:"credential,omitempty"`
+	// The rest of the client's part is set when a client was named (and
+	// is secret): Key, the private key alone, which Tor Browser asks for;
+	// Credential, the line a tor reads from the file CredentialFile in its
+	// ClientOnionAuthDir; each with a sentence saying what to do with it.
+	Client         string `json:"client,omitempty" yaml:"client,omitempty"`
+	Key            string `json:"key,omitempty" yaml:"key,omitempty"`
+	KeyHelp        string `json:"key_help,omitempty" yaml:"key_help,omitempty"`
+	Credential     string `json:"credential,omitempty" yaml:"credential,omitempty"`
+	CredentialFile string `json:"credential_file,omitempty" yaml:"credential_file,omitempty"`
+	CredentialHelp string `json:"credential_help,omitempty" yaml:"credential_help,omitempty"`
 	// Details are further facts the service's client needs: a server
 	// password, a host key fingerprint.
 	Details  []ShareDetail `json:"details,omitempty" yaml:"details,omitempty"`

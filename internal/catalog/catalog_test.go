@@ -97,6 +97,7 @@ func TestLoadErrors(t *testing.T) {
 		{"health-timeout.yaml", "testdata/bad/health-timeout.yaml:10: ", "is not a duration"},
 		{"health-http-path.yaml", "testdata/bad/health-http-path.yaml:9: ", "must start with /"},
 		{"connect-uri.yaml", "testdata/bad/connect-uri.yaml:9: ", "map has no entry for key \"adress\""},
+		{"connect-instruction.yaml", "testdata/bad/connect-instruction.yaml:12: ", "connect.instructions[0].text: bad template: template line 1: executing \"template\" at <.adress>: map has no entry for key \"adress\""},
 		{"hooks-shell.yaml", "testdata/bad/hooks-shell.yaml:10: ", "not a shell string"},
 		{"documentation-url.yaml", "testdata/bad/documentation-url.yaml:8: ", "is not an http(s) URL"},
 		{"description-lines.yaml", "testdata/bad/description-lines.yaml:3: ", "must be a single line"},

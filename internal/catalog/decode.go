@@ -922,6 +922,7 @@ func (d *decoder) connect(n *yaml.Node) Connect {
 			}
 			if tv := d.required(inf, "text", what); tv != nil {
 				in.Text = d.line(tv, what+".text", 1000)
+				d.templates = append(d.templates, pendingTemplate{node: tv, what: what + ".text", text: in.Text, connect: true})
 			}
 			c.Instructions = append(c.Instructions, in)
 		}

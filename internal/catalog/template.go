@@ -21,9 +21,11 @@ import (
 //	address           the onion host name, e.g. "abc...xyz.onion"
 //	port              the local port; port "NAME" an extra port
 //	option "NAME"     an option's value, as a string (common options too)
+//	split TEXT SEP    TEXT cut at each SEP, empty parts left out
 //
-// The connect URI also has the fields .address (onion host name) and .port
-// (the first onion port's virtual port).
+// The connect section's templates (URI, instructions, details) also have
+// the fields .address (onion host name) and .port (the first onion port's
+// virtual port).
 //
 // At load, each template is parsed and executed once with stand-in values
 // so that syntax errors, unknown functions, unknown options and unknown port
@@ -61,7 +63,19 @@ func checkFuncs(s *Service) template.FuncMap {
 			}
 			return "", fmt.Errorf("no option %q", name)
 		},
+		"split": split,
 	}
+}
+
+// split cuts text at each sep, leaving out empty parts: "a,,b" is [a b].
+func split(text, sep string) []string {
+	var out []string
+	for _, p := range strings.Split(text, sep) {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // checkTemplates parses and dry-runs every template of s.
@@ -215,6 +229,7 @@ func Funcs(s *Service, values map[string]string, env Env) template.FuncMap {
 			}
 			return "", fmt.Errorf("no value for option %q", name)
 		},
+		"split": split,
 	}
 }
 

@@ -50,6 +50,8 @@ func clientOut(s *service, c *store.Client, secret bool) (apitype.Client, error)
 	out := apitype.Client{Name: c.Name, PublicKey: k.PublicBase32(), Added: c.Added}
 	if secret && s.rec.Address != "" {
 		out.Credential = k.AuthPrivateLine(s.rec.Address)
+		out.Key = k.PrivateBase32()
+		out.CredentialFile = credentialFile(s.def.Name, c.Name)
 	}
 	return out, nil
 }

@@ -83,6 +83,55 @@ func detailFile(path string, roots ...string) (string, error) {
 	return line, nil
 }
 
+// connectInfo expands def's connect section (URI, instructions, details)
+// with the service's option values and env, whose Address is the onion
+// host name: what `share` shows anyone, without a client's credential.
+func connectInfo(def *catalog.Service, values map[string]string, env catalog.Env) (apitype.Share, error) {
+	port := def.OnionPorts[0].Virtual
+	fields := map[string]any{"address": env.Address, "port": port}
+	uri, err := catalog.Expand(def, def.Connect.URI, values, env, fields)
+	if err != nil {
+		return apitype.Share{}, err
+	}
+	details, err := shareDetails(def, values, env, fields)
+	if err != nil {
+		return apitype.Share{}, err
+	}
+	var instr []string
+	for _, in := range def.Connect.Instructions {
+		text, err := catalog.Expand(def, in.Text, values, env, fields)
+		if err != nil {
+			return apitype.Share{}, err
+		}
+		instr = append(instr, in.Client+": "+text)
+	}
+	return apitype.Share{
+		Service:      def.Name,
+		OnionAddress: env.Address,
+		OnionPort:    port,
+		URI:          uri,
+		Instructions: strings.Join(instr, "\n"),
+		Details:      details,
+	}, nil
+}
+
+// credentialFile is the name a client's credential is saved under in a
+// tor's ClientOnionAuthDir (tor reads every *.auth_private file there):
+// service and client, so that one person's files for two services differ.
+func credentialFile(service, client string) string {
+	return service + "-" + client + ".auth_private"
+}
+
+// addCredential puts c's credential (from clientOut with its secret) in sh,
+// in both forms a client uses, each with what to do with it.
+func addCredential(sh *apitype.Share, c apitype.Client) {
+	sh.Client, sh.Key, sh.Credential, sh.CredentialFile = c.Name, c.Key, c.Credential, c.CredentialFile
+	sh.KeyHelp = fmt.Sprintf("Paste this key in Tor Browser when it asks for the key of %s.", sh.OnionAddress)
+	sh.CredentialHelp = fmt.Sprintf("For other apps, which reach the onion through a tor of their own: "+
+		"save the credential line as the file %s in the folder that tor's ClientOnionAuthDir option names, "+
+		"then reload tor (systemctl reload tor).", c.CredentialFile)
+}
+
 // Share returns what a client needs to connect; with a client name, its
 // credential too.
 func (m *Manager) Share(name, client string) (apitype.Share, error) {
@@ -97,32 +146,13 @@ func (m *Manager) Share(name, client string) (apitype.Share, error) {
 			Msg:  fmt.Sprintf("%s has no onion address yet", name),
 			Hint: fmt.Sprintf("enable it first: tails-server enable %s", name)}
 	}
-	addr := s.rec.Address + ".onion"
-	port := s.def.OnionPorts[0].Virtual
 	configDir, dataDir := dirs(m.store, name)
-	env := catalog.Env{Address: addr, Config: configDir, Data: dataDir}
-	fields := map[string]any{"address": addr, "port": port}
-	uri, err := catalog.Expand(s.def, s.def.Connect.URI, m.values(s), env, fields)
+	env := catalog.Env{Address: s.rec.Address + ".onion", Config: configDir, Data: dataDir}
+	out, err := connectInfo(s.def, m.values(s), env)
 	if err != nil {
 		return apitype.Share{}, err
 	}
-	details, err := shareDetails(s.def, m.values(s), env, fields)
-	if err != nil {
-		return apitype.Share{}, err
-	}
-	var instr []string
-	for _, in := range s.def.Connect.Instructions {
-		instr = append(instr, in.Client+": "+in.Text)
-	}
-	out := apitype.Share{
-		Service:      name,
-		OnionAddress: addr,
-		OnionPort:    port,
-		URI:          uri,
-		Instructions: strings.Join(instr, "\n"),
-		ClientAuth:   m.value(s, catalog.OptClientAuth) == "true",
-		Details:      details,
-	}
+	out.ClientAuth = m.value(s, catalog.OptClientAuth) == "true"
 	if client != "" {
 		c := s.rec.Client(client)
 		if c == nil {
@@ -132,9 +162,14 @@ func (m *Manager) Share(name, client string) (apitype.Share, error) {
 		if err != nil {
 			return apitype.Share{}, err
 		}
-		out.Client, out.Credential = client, ac.Credential
+		addCredential(&out, ac)
 	} else if out.ClientAuth && len(s.rec.Clients) > 0 {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("client authorization is on: give each person their own credential (`tails-server share %s --client NAME`)", name))
+		var names []string
+		for _, c := range s.rec.Clients {
+			names = append(names, c.Name)
+		}
+		out.Warnings = append(out.Warnings, fmt.Sprintf("client authorization is on: give each person their own credential, e.g. `tails-server share %s --client %s` (clients: %s)",
+			name, names[0], strings.Join(names, ", ")))
 	}
 	if !s.rec.Enabled {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%s is disabled: enable it before sharing", name))
