@@ -374,6 +374,15 @@ func TestGUIRefusals(t *testing.T) {
 		if want := g.mustCLI("client", "show", "web", "carol", "--format", "auth-private"); file != want {
 			t.Fatalf("downloaded %q, CLI prints %q", file, want)
 		}
+		// Its page shows the key and file name that `share --client` gives.
+		sh, err := client.New(g.socket).Share(context.Background(), "web", "carol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, page := s.get(t, "/services/web/clients/carol")
+		if sh.Key == "" || !strings.Contains(page, `id="key" class="mono" value="`+sh.Key+`"`) || !strings.Contains(page, `download="`+sh.CredentialFile+`"`) {
+			t.Fatalf("the client page lacks the key %q or the file %q of share --client", sh.Key, sh.CredentialFile)
+		}
 	})
 
 	t.Run("logout ends the session", func(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 
 	"tails-server/internal/apitype"
@@ -373,20 +372,15 @@ func clientURL(name, cl string) string {
 	return "/services/" + url.PathEscape(name) + "/clients/" + url.PathEscape(cl)
 }
 
+// clientData is the client page's: the daemon's answer gives the key
+// alone (Client.Key) and the file name (Client.CredentialFile), as it
+// gives them to `share --client`.
 type clientData struct {
 	S        svcRow
 	Client   apitype.Client
 	Share    apitype.Share
-	Key      string // the private key alone, as Tor Browser asks for it
-	File     string
 	FileURL  string
 	CanShare bool
-}
-
-var safeFile = regexp.MustCompile(`[^A-Za-z0-9._-]`)
-
-func authFileName(service, cl string) string {
-	return safeFile.ReplaceAllString(service+"-"+cl, "_") + ".auth_private"
 }
 
 func (s *Server) clientPage(w http.ResponseWriter, r *http.Request) {
@@ -403,10 +397,7 @@ func (s *Server) clientPage(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, err)
 		return
 	}
-	d := clientData{S: row(sv), Client: cl, File: authFileName(name, cn), FileURL: clientURL(name, cn) + "/auth_private"}
-	if i := strings.LastIndexByte(cl.Credential, ':'); i >= 0 {
-		d.Key = cl.Credential[i+1:]
-	}
+	d := clientData{S: row(sv), Client: cl, FileURL: clientURL(name, cn) + "/auth_private"}
 	if sh, err := s.c.Share(ctx, name, cn); err == nil {
 		d.Share, d.CanShare = sh, true
 	}
@@ -427,7 +418,7 @@ func (s *Server) authPrivate(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Content-Disposition", `attachment; filename="`+authFileName(name, cn)+`"`)
+	h.Set("Content-Disposition", `attachment; filename="`+cl.CredentialFile+`"`)
 	fmt.Fprintln(w, cl.Credential)
 }
 

@@ -127,8 +127,8 @@ func credentialFile(service, client string) string {
 func addCredential(sh *apitype.Share, c apitype.Client) {
 	sh.Client, sh.Key, sh.Credential, sh.CredentialFile = c.Name, c.Key, c.Credential, c.CredentialFile
 	sh.KeyHelp = fmt.Sprintf("Paste this key in Tor Browser when it asks for the key of %s.", sh.OnionAddress)
-	sh.CredentialHelp = fmt.Sprintf("For other apps, which reach the onion through a tor of their own: "+
-		"save the credential line as the file %s in the folder that tor's ClientOnionAuthDir option names, "+
+	sh.CredentialHelp = fmt.Sprintf("For apps that reach the onion through a tor of their own, "+
+		"save the credential line as the file %s in the folder named by the ClientOnionAuthDir option of that tor, "+
 		"then reload tor (systemctl reload tor).", c.CredentialFile)
 }
 
