@@ -186,6 +186,10 @@ func TestShareCredential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if listed, err := clientOut(s, &store.Client{Name: "alice", PrivateKey: k.PrivateBase32()}, false); err != nil ||
+		listed.Key != "" || listed.Credential != "" || listed.CredentialFile != "" {
+		t.Errorf("a client listed without its secret: %+v, %v", listed, err)
+	}
 	sh := apitype.Share{OnionAddress: fakeOnion}
 	addCredential(&sh, c)
 	fields := strings.Split(sh.Credential, ":")
