@@ -178,7 +178,7 @@ var clientFormats = []string{"yaml", "json", "auth-private"}
 
 func runClient(e *env, args []string) error {
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	format := fs.String("format", "", "client show: "+strings.Join(clientFormats, ", ")+" (default: -o's, yaml)")
+	format := fs.String("format", "", "client show: "+strings.Join(clientFormats, ", ")+" (default: the -o format)")
 	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
