@@ -54,37 +54,100 @@ type env struct {
 	output string
 }
 
+// command is one verb of the command line. A verb with sub-verbs (client
+// add, isolation apps, ...) lists them in subs; its args are then derived
+// from them.
 type command struct {
+	name    string
+	args    string
+	summary string
+	run     func(e *env, args []string) error
+	subs    []subcommand
+}
+
+// subcommand is a sub-verb; run is set where the verb dispatches through
+// this table (isolation), nil where the verb's own code does.
+type subcommand struct {
 	name    string
 	args    string
 	summary string
 	run     func(e *env, args []string) error
 }
 
+// sub returns the sub-verb called name.
+func (c *command) sub(name string) (subcommand, bool) {
+	for _, s := range c.subs {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return subcommand{}, false
+}
+
+// subNames lists the sub-verbs' names.
+func (c *command) subNames() []string {
+	var names []string
+	for _, s := range c.subs {
+		names = append(names, s.name)
+	}
+	return names
+}
+
+// subList is "a, b or c": the sub-verbs for an error message.
+func (c *command) subList() string {
+	n := c.subNames()
+	if len(n) < 2 {
+		return strings.Join(n, "")
+	}
+	return strings.Join(n[:len(n)-1], ", ") + " or " + n[len(n)-1]
+}
+
 var commands []command
 
 func init() {
 	commands = []command{
-		{"daemon", "--state DIR --network testnet|system|public [--testnet-dir DIR] [--tor-control ADDR]", "run the daemon", runDaemon},
-		{"testnet", "up|down|env --dir DIR [--base-port N] [--timeout 180s]", "start, stop or describe the private Tor network", runTestnet},
-		{"list", "", "list the services", runList},
-		{"info", "SERVICE [--details] [--show-secrets]", "show a service and its options", runInfo},
-		{"status", "SERVICE", "show a service's state and last self-check", runStatus},
-		{"enable", "SERVICE [--wait 120s] [--onion-key FILE]", "install, configure and start a service, and publish it as an onion", runEnable},
-		{"disable", "SERVICE", "stop a service and withdraw its onion", runDisable},
-		{"remove", "SERVICE --yes", "disable a service and wipe its data, config, onion key and clients", runRemove},
-		{"get-option", "SERVICE OPTION [--show-secrets]", "show one option", runGetOption},
-		{"set-option", "SERVICE OPTION VALUE", "change an option (validated; the backend restarts if it runs)", runSetOption},
-		{"logs", "SERVICE [-f] [-n 100]", "show a service's backend output", runLogs},
-		{"client", "add|remove|list|show SERVICE [NAME] [--format yaml|auth-private]", "manage who may connect", runClient},
-		{"share", "SERVICE [--client NAME] [--qr]", "print what a client needs to connect, with QR codes", runShare},
-		{"settings", "[get | set persist-tor-state true|false]", "global settings: tor's state across reboots, vanguards", runSettings},
-		{"isolation", "torrc|apps|run|audit|proxy|bench ...", "Tor stream isolation: policy, torrc, per-application routing, live audit", runIsolation},
-		{"gui", "[--no-open]", "print (and open) a one-time login URL for the graphical interface", runGUI},
-		{"completion", "bash", "print a shell completion script", runCompletion},
-		{"version", "", "print the version", runVersion},
-		{"help", "", "show this help", nil},
+		{name: "daemon", args: "--state DIR --network testnet|system|public [--testnet-dir DIR] [--tor-control ADDR]", summary: "run the daemon", run: runDaemon},
+		{name: "testnet", summary: "start, stop or describe the private Tor network", run: runTestnet, subs: []subcommand{
+			{name: "up", args: "--dir DIR [--base-port N] [--timeout 180s] [--tor PATH]", summary: "start the private network; returns when a client stream works"},
+			{name: "down", args: "--dir DIR", summary: "stop what `testnet up` started (by pid file); safe twice"},
+			{name: "env", args: "--dir DIR", summary: "print the client SOCKS and control addresses, the cookie path and the join torrc"},
+		}},
+		{name: "list", summary: "list the services", run: runList},
+		{name: "info", args: "SERVICE [--details] [--show-secrets]", summary: "show a service and its options", run: runInfo},
+		{name: "status", args: "SERVICE", summary: "show a service's state and last self-check", run: runStatus},
+		{name: "enable", args: "SERVICE [--wait 120s] [--onion-key FILE]", summary: "install, configure and start a service, and publish it as an onion", run: runEnable},
+		{name: "disable", args: "SERVICE", summary: "stop a service and withdraw its onion", run: runDisable},
+		{name: "remove", args: "SERVICE --yes", summary: "disable a service and wipe its data, config, onion key and clients", run: runRemove},
+		{name: "get-option", args: "SERVICE OPTION [--show-secrets]", summary: "show one option", run: runGetOption},
+		{name: "set-option", args: "SERVICE OPTION VALUE", summary: "change an option (validated; the backend restarts if it runs)", run: runSetOption},
+		{name: "logs", args: "SERVICE [-f] [-n 100]", summary: "show a service's backend output", run: runLogs},
+		{name: "client", summary: "manage who may connect", run: runClient, subs: []subcommand{
+			{name: "add", args: "SERVICE NAME", summary: "make a credential for a new client"},
+			{name: "remove", args: "SERVICE NAME", summary: "revoke a client (the onion is re-published without it)"},
+			{name: "list", args: "SERVICE", summary: "list a service's clients (without secrets)"},
+			{name: "show", args: "SERVICE NAME [--format " + strings.Join(clientFormats, "|") + "]", summary: "show a client's credential; auth-private prints the line tor reads from its ClientOnionAuthDir"},
+		}},
+		{name: "share", args: "SERVICE [--client NAME] [--qr]", summary: "print what a client needs to connect, with QR codes", run: runShare},
+		{name: "settings", summary: "global settings: tor's state across reboots, vanguards", run: runSettings, subs: []subcommand{
+			{name: "get", summary: "show the global settings (also `settings` alone)"},
+			{name: "set", args: "persist-tor-state true|false", summary: "change a global setting"},
+		}},
+		{name: "isolation", summary: "Tor stream isolation: policy, torrc, per-application routing, live audit", run: runIsolation, subs: isolationVerbs()},
+		{name: "gui", args: "[--no-open]", summary: "print (and open) a one-time login URL for the graphical interface", run: runGUI},
+		{name: "completion", args: "bash", summary: "print a shell completion script", run: runCompletion},
+		{name: "version", summary: "print the version", run: runVersion},
+		{name: "help", args: "[COMMAND [VERB]]", summary: "show this help, or a command's"},
 	}
+}
+
+// lookup returns the command called name.
+func lookup(name string) (*command, bool) {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i], true
+		}
+	}
+	return nil, false
 }
 
 // Main runs the command line and returns the exit code.
@@ -92,54 +155,44 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, output: "yaml"}
 	// Global flags come before the subcommand, or anywhere after it.
 	global := flag.NewFlagSet("tails-server", flag.ContinueOnError)
-	global.SetOutput(io.Discard)
 	global.StringVar(&e.socket, "socket", "", "API socket (default $TAILS_SERVER_SOCKET or "+client.DefaultSocket+")")
 	global.StringVar(&e.output, "o", "yaml", "output format: yaml or json")
-	if err := global.Parse(args); err != nil {
-		return report(stderr, usageErr("%v", err))
+	args, err := parseFlags(global, e, args, nil)
+	if err != nil {
+		return exit(stderr, err)
 	}
-	args = global.Args()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	if len(args) == 0 {
 		help(stdout)
 		return ExitOK
 	}
-	for _, c := range commands {
-		if c.name == args[0] && c.run != nil {
-			err := c.run(e, args[1:])
-			if err == nil || errors.Is(err, errHelpShown) {
-				return ExitOK
-			}
-			var code exitCode // a child's exit status (isolation run): no message
-			if errors.As(err, &code) {
-				return int(code)
-			}
-			return report(stderr, err)
+	if args[0] == "help" {
+		// help [COMMAND [VERB]] is COMMAND VERB --help.
+		if len(args) == 1 || strings.HasPrefix(args[1], "-") {
+			help(stdout)
+			return ExitOK
 		}
+		args = append(append([]string{}, args[1:]...), "--help")
 	}
-	return report(stderr, usageErr("unknown command %q", args[0]))
+	c, ok := lookup(args[0])
+	if !ok || c.run == nil {
+		return report(stderr, usageErr("unknown command %q", args[0]))
+	}
+	return exit(stderr, c.run(e, args[1:]))
 }
 
-// errHelpShown ends a command after `--help` printed its usage.
-var errHelpShown = errors.New("help shown")
-
-// verbHelp prints a command's usage, summary and flags.
-func verbHelp(w io.Writer, fs *flag.FlagSet) {
-	for _, c := range commands {
-		if c.name == fs.Name() || strings.HasPrefix(fs.Name(), c.name+" ") {
-			fmt.Fprintf(w, "usage: tails-server %s %s\n\n%s\n\nflags:\n", c.name, c.args, c.summary)
-		}
+// exit reports err (if any) and returns the exit code.
+func exit(stderr io.Writer, err error) int {
+	if err == nil || errors.Is(err, errHelpShown) {
+		return ExitOK
 	}
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-}
-
-func help(w io.Writer) {
-	fmt.Fprintln(w, "usage: tails-server [--socket PATH] [-o yaml|json] COMMAND [ARGS]")
-	fmt.Fprintln(w, "\ncommands:")
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n           %s\n", c.name, c.args, c.summary)
+	var code exitCode // a child's exit status (isolation run): no message
+	if errors.As(err, &code) {
+		return int(code)
 	}
-	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 failure, 2 usage, 3 daemon unreachable, 4 enabled but not reachable in time")
+	return report(stderr, err)
 }
 
 // report prints err as the one-line error (and hint) and returns its code.
@@ -177,7 +230,6 @@ func firstLine(s string) string {
 // parse parses flags placed anywhere among the arguments and returns the
 // positional ones. "--" ends the flags.
 func parse(fs *flag.FlagSet, e *env, args []string) ([]string, error) {
-	fs.SetOutput(io.Discard)
 	if fs.Lookup("socket") == nil {
 		fs.StringVar(&e.socket, "socket", e.socket, "API socket")
 	}
@@ -186,28 +238,52 @@ func parse(fs *flag.FlagSet, e *env, args []string) ([]string, error) {
 	}
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				verbHelp(e.stdout, fs)
-				return nil, errHelpShown
-			}
-			return nil, usageErr("%s: %v", fs.Name(), err)
+		rest, err := parseFlags(fs, e, args, pos)
+		if err != nil {
+			return nil, err
 		}
-		args = fs.Args()
-		if len(args) == 0 {
+		if len(rest) == 0 {
 			break
 		}
-		if args[0] == "--" {
-			pos = append(pos, args[1:]...)
+		if rest[0] == "--" {
+			pos = append(pos, rest[1:]...)
 			break
 		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
 	if e.output != "yaml" && e.output != "json" {
 		return nil, usageErr("unknown output format %q: use -o yaml or -o json", e.output)
 	}
 	return pos, nil
+}
+
+// parseFlags parses the flags at the start of args and returns what
+// follows them (from the first positional argument, or "--", on). It is
+// the one place that answers -h and --help: the usage of fs's command
+// (and of its sub-verb: the second word of fs's name, or the first of the
+// positional arguments pos met so far) on stdout, and errHelpShown.
+func parseFlags(fs *flag.FlagSet, e *env, args, pos []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	// fs.Parse drops a "--" it ends at; keep it for parse.
+	end := len(args)
+	for i, a := range args {
+		if a == "--" {
+			end = i
+			break
+		}
+	}
+	if err := fs.Parse(args[:end]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			verbHelp(e.stdout, fs, pos)
+			return nil, errHelpShown
+		}
+		if fs.Name() == "tails-server" {
+			return nil, usageErr("%v", err)
+		}
+		return nil, usageErr("%s: %v", fs.Name(), err)
+	}
+	return append(fs.Args(), args[end:]...), nil
 }
 
 func wantArgs(name string, pos []string, n int, what string) error {
@@ -237,6 +313,13 @@ func (e *env) print(v any) error {
 }
 
 func runVersion(e *env, args []string) error {
+	pos, err := parse(flag.NewFlagSet("version", flag.ContinueOnError), e, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("version", pos, 0, "no arguments"); err != nil {
+		return err
+	}
 	fmt.Fprintln(e.stdout, "tails-server", version())
 	return nil
 }

@@ -72,8 +72,12 @@ func runTestnet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	cmd, _ := lookup("testnet")
 	if len(pos) != 1 {
-		return usageErr("testnet takes up, down or env")
+		return usageErr("testnet takes %s", cmd.subList())
+	}
+	if _, ok := cmd.sub(pos[0]); !ok {
+		return usageErr("unknown testnet verb %q: use %s", pos[0], cmd.subList())
 	}
 	if *dir == "" {
 		return usageErr("testnet %s needs --dir DIR", pos[0])
@@ -104,7 +108,7 @@ func runTestnet(e *env, args []string) error {
 		}
 		return printEnv(e, env)
 	}
-	return usageErr("unknown testnet verb %q: use up, down or env", pos[0])
+	return usageErr("unknown testnet verb %q: use %s", pos[0], cmd.subList())
 }
 
 func printEnv(e *env, env *testnet.Env) error {

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"tails-server/internal/apitype"
+	"tails-server/internal/client"
 	"tails-server/internal/isolation"
 	"tails-server/internal/tor"
 )
@@ -27,48 +28,50 @@ type exitCode int
 
 func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
 
-// runIsolation dispatches `tails-server isolation ...`.
+// isolationVerbs are the verbs of `tails-server isolation`.
+func isolationVerbs() []subcommand {
+	return []subcommand{
+		{name: "torrc", args: "[--policy FILE] [--port-offset N] [--tor PATH]",
+			summary: "print the policy as torrc lines (to %include from a system tor's torrc)", run: isolationTorrc},
+		{name: "apps", args: "[--policy FILE] [--port-offset N] [--local]",
+			summary: "list the applications, their ports and flags: the running daemon's policy and port offset when one answers, else the local policy", run: isolationApps},
+		{name: "run", args: "APP [--isolate-key KEY] [--torsocks] [--policy FILE] [--port-offset N] -- COMMAND [ARGS]",
+			summary: "run a command so that it uses its application's SOCKS port", run: isolationRun},
+		{name: "audit", args: "[--for DURATION] [--control ADDR [--cookie FILE]] [--policy FILE] [--port-offset N]",
+			summary: "follow tor's streams and circuits and report every pair of streams that shared a circuit against the policy (through the daemon, or straight to tor's control port with --control)", run: isolationAudit},
+		{name: "proxy", args: "[--app browser] [--listen 127.0.0.1:9152] [--mode site|conn] [--upstream ADDR]",
+			summary: "a SOCKS5 front proxy giving each first-party site its own circuit", run: isolationProxy},
+		{name: "bench", args: "[--testnet-dir DIR] [--runs 3] [--out DIR] [--policies LIST] [--workloads LIST]",
+			summary: "measure what isolation costs on the private network", run: isolationBench},
+	}
+}
+
+// runIsolation dispatches `tails-server isolation ...` through
+// isolationVerbs. The built-in policy is the Tails layout; see
+// docs/isolation.md.
 func runIsolation(e *env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.stdout, `usage: tails-server isolation VERB ...
-
-  torrc [--policy FILE] [--port-offset N] [--tor PATH]
-        print the policy as torrc lines (to %include from a system tor's torrc)
-  apps  [--policy FILE] [--port-offset N]
-        list the applications, their ports and flags
-  run   APP [--isolate-key KEY] [--torsocks] [--policy FILE] [--port-offset N] -- COMMAND [ARGS]
-        run a command so that it uses its application's SOCKS port
-  audit [--for DURATION] [--control ADDR [--cookie FILE]] [--policy FILE] [--port-offset N]
-        follow tor's streams and circuits and report every pair of streams
-        that shared a circuit against the policy (through the daemon, or
-        straight to tor's control port with --control)
-  proxy [--app browser] [--listen 127.0.0.1:9152] [--mode site|conn] [--upstream ADDR]
-        a SOCKS5 front proxy giving each first-party site its own circuit
-  bench [--testnet-dir DIR] [--runs 3] [--out DIR] [--policies LIST] [--workloads LIST]
-        measure what isolation costs on the private network
-
-The built-in policy is the Tails layout; see docs/isolation.md.
-`)
-		if len(args) == 0 {
-			return usageErr("isolation needs a verb: torrc, apps, run, audit, proxy or bench")
-		}
+	fs := flag.NewFlagSet("isolation", flag.ContinueOnError)
+	fs.StringVar(&e.socket, "socket", e.socket, "API socket")
+	fs.StringVar(&e.output, "o", e.output, "output format: yaml or json")
+	// Flags before the verb are the global ones (or --help); the verb's
+	// own come after it.
+	args, err := parseFlags(fs, e, args, nil)
+	if err != nil {
+		return err
+	}
+	cmd, _ := lookup("isolation")
+	if len(args) == 0 {
+		commandHelp(e.stderr, cmd)
+		return usageErr("isolation needs a verb: %s", cmd.subList())
+	}
+	if args[0] == "help" {
+		commandHelp(e.stdout, cmd)
 		return nil
 	}
-	switch args[0] {
-	case "torrc":
-		return isolationTorrc(e, args[1:])
-	case "apps":
-		return isolationApps(e, args[1:])
-	case "run":
-		return isolationRun(e, args[1:])
-	case "audit":
-		return isolationAudit(e, args[1:])
-	case "proxy":
-		return isolationProxy(e, args[1:])
-	case "bench":
-		return isolationBench(e, args[1:])
+	if s, ok := cmd.sub(args[0]); ok {
+		return s.run(e, args[1:])
 	}
-	return usageErr("unknown isolation verb %q: use torrc, apps, run, audit, proxy or bench", args[0])
+	return usageErr("unknown isolation verb %q: use %s", args[0], cmd.subList())
 }
 
 // policyFlags are the flags every verb that reads a policy takes.
@@ -133,16 +136,38 @@ func isolationTorrc(e *env, args []string) error {
 	return err
 }
 
+// isolationApps lists the applications and their ports: those of the
+// running daemon (its policy, its port offset, what its tor exposes) when
+// one answers on the socket, as the GUI's isolation page shows them; the
+// local policy with --policy, --port-offset or --local, or when no daemon
+// answers (said in one line on stderr).
 func isolationApps(e *env, args []string) error {
 	fs := flag.NewFlagSet("isolation apps", flag.ContinueOnError)
 	var pf policyFlags
 	pf.add(fs)
+	local := fs.Bool("local", false, "show the local policy (built-in, or --policy) without asking the daemon")
 	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usageErr("isolation apps takes no arguments, got %q", pos[0])
+	}
+	fs.Visit(func(f *flag.Flag) {
+		*local = *local || f.Name == "policy" || f.Name == "port-offset"
+	})
+	if !*local {
+		c := e.client()
+		d, err := c.IsolationPolicy(e.ctx)
+		var nr *client.NotRunningError
+		switch {
+		case err == nil:
+			return e.print(d)
+		case errors.As(err, &nr):
+			fmt.Fprintf(e.stderr, "tails-server: note: no daemon answers at %s: showing the local policy at offset %d, not the ports a running tor opened\n", c.Socket, pf.offset)
+		default:
+			return &exitError{code: ExitFailure, err: err, hint: "`tails-server isolation apps --local` shows the built-in policy"}
+		}
 	}
 	p, err := pf.load()
 	if err != nil {

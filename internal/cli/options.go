@@ -130,5 +130,5 @@ func runSettings(e *env, args []string) error {
 		}
 		return e.print(st)
 	}
-	return usageErr("settings takes get, or set NAME VALUE")
+	return usageErr("settings takes get, or set persist-tor-state true|false")
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"tails-server/internal/apitype"
@@ -171,15 +173,19 @@ func runDisable(e *env, args []string) error {
 	return e.print(toStatus(s))
 }
 
+// clientFormats are the values `client show --format` takes.
+var clientFormats = []string{"yaml", "json", "auth-private"}
+
 func runClient(e *env, args []string) error {
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	format := fs.String("format", "", "client show: yaml, json or auth-private")
+	format := fs.String("format", "", "client show: "+strings.Join(clientFormats, ", ")+" (default: the -o format)")
 	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
 	}
+	cmd, _ := lookup("client")
 	if len(pos) == 0 {
-		return usageErr("client takes add, remove, list or show")
+		return usageErr("client takes %s", cmd.subList())
 	}
 	c := e.client()
 	switch verb, rest := pos[0], pos[1:]; verb {
@@ -210,10 +216,8 @@ func runClient(e *env, args []string) error {
 		if err := wantArgs("client show", rest, 2, "a service name and a client name"); err != nil {
 			return err
 		}
-		switch *format {
-		case "", "yaml", "json", "auth-private":
-		default:
-			return usageErr("unknown --format %q: use yaml, json or auth-private", *format)
+		if *format != "" && !slices.Contains(clientFormats, *format) {
+			return usageErr("unknown --format %q: use %s", *format, strings.Join(clientFormats, ", "))
 		}
 		cl, err := c.Client(e.ctx, rest[0], rest[1])
 		if err != nil {
@@ -228,6 +232,6 @@ func runClient(e *env, args []string) error {
 		}
 		return e.print(cl)
 	default:
-		return usageErr("unknown client verb %q: use add, remove, list or show", verb)
+		return usageErr("unknown client verb %q: use %s", verb, cmd.subList())
 	}
 }

@@ -743,6 +743,18 @@ func TestIsolationDaemon(t *testing.T) {
 			t.Errorf("port %s (%s) not exposed", pt.Name, pt.Addr)
 		}
 	}
+	// The CLI lists the apps where the daemon's tor opened their ports
+	// (the daemon's offset), as the GUI does.
+	appsOut, appsErr, appsCode := d.cli("isolation", "apps", "-o", "json")
+	var apps apitype.IsolationPolicy
+	if appsCode != 0 || appsErr != "" || json.Unmarshal([]byte(appsOut), &apps) != nil || apps.Offset != off || len(apps.Apps) != len(p.AppNames()) {
+		t.Errorf("isolation apps with a daemon at offset %d: exit %d, %s %s", off, appsCode, appsOut, appsErr)
+	}
+	for _, a := range apps.Apps {
+		if want, _ := p.SocksAddr(a.Name, off); a.Addr != want {
+			t.Errorf("isolation apps: app %s at %s, the daemon's tor opened %s", a.Name, a.Addr, want)
+		}
+	}
 	srv := startDest(t, "dest-a")
 	// Follow the daemon's audit while a stream crosses the browser port.
 	var mu sync.Mutex
