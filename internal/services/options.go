@@ -76,6 +76,7 @@ func (m *Manager) optionOut(s *service, o catalog.Option, showSecrets bool) apit
 	if o.Type == catalog.TypeSecret && !showSecrets && out.Value != "" {
 		out.Value = masked
 	}
+	out.Warnings = m.optionWarnings(s, o.Name) // warnings.go
 	return out
 }
 
@@ -98,7 +99,7 @@ func (m *Manager) warnings(s *service) []string {
 	if m.value(s, catalog.OptAllowLAN) == "true" {
 		w = append(w, "allow-lan is on: the service also listens on the local network, which reveals it to everyone there")
 	}
-	return w
+	return append(w, m.usableWarnings(s)...) // warnings.go
 }
 
 // generateSecrets gives every secret option without a value a generated
@@ -212,6 +213,7 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 		case option == catalog.OptPersistence && norm == "true":
 			r.Warnings = append(r.Warnings, "the service's configuration, data and onion key are now kept on the persistent storage, and survive a reboot")
 		}
+		r.Warnings = append(r.Warnings, r.Option.Warnings...) // usable_when, warnings.go
 		return r, nil
 	}
 	if same {
