@@ -312,9 +312,16 @@ func displayValue(o *catalog.Option, v string) string {
 	return v
 }
 
-// checkRender renders every config file in memory with values.
+// checkRender renders every config file in memory with values. A secret
+// not generated yet (the service was never enabled) gets a generated
+// stand-in, as enable will give it one.
 func checkRender(def *catalog.Service, values map[string]string) error {
 	env := catalog.Env{Config: "/config", Data: "/data", Listen: "127.0.0.1", Port: 1024, Ports: map[string]int{}}
+	for _, o := range def.Options {
+		if o.Type == catalog.TypeSecret && o.Generate != nil && values[o.Name] == "" {
+			values[o.Name], _ = o.GenerateSecret()
+		}
+	}
 	for _, cf := range def.ConfigFiles {
 		if _, err := catalog.RenderConfig(def, cf, values, env); err != nil {
 			return err

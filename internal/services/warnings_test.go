@@ -117,3 +117,17 @@ func TestRefusalSaysTheRule(t *testing.T) {
 		t.Errorf("refusal %q, want %s... without regexp", e.Msg, want)
 	}
 }
+
+// TestSetOptionBeforeEnable: an option of a service never enabled (its
+// generated secrets not made yet) is set, not refused for the secrets'
+// emptiness: `set-option irc channels "#general"` first thing.
+func TestSetOptionBeforeEnable(t *testing.T) {
+	m := newTestManager(t)
+	if _, err := m.SetOption(context.Background(), "irc", "channels", "#general,news"); err != nil {
+		t.Fatalf("set-option irc channels before enable: %v", err)
+	}
+	o, err := m.GetOption("irc", "password", true)
+	if err != nil || o.Value != "" {
+		t.Errorf("the password stand-in was kept: %q, %v", o.Value, err)
+	}
+}
