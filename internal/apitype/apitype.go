@@ -130,6 +130,10 @@ type Option struct {
 	// Common is true for the options every service has.
 	Common       bool `json:"common" yaml:"common"`
 	ShowInStatus bool `json:"show_in_status" yaml:"show_in_status"`
+	// Warnings are the service's warnings that setting this option would
+	// lift (e.g. "no one can log in yet: set authorized-keys ..."); they
+	// are among the service's Warnings too.
+	Warnings []string `json:"warnings,omitempty" yaml:"warnings,omitempty"`
 }
 
 // SetOptionRequest sets an option.

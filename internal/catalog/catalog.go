@@ -66,6 +66,11 @@ type Service struct {
 	Health      Health
 	Connect     Connect
 	Hooks       Hooks
+
+	// UsableWhen are the conditions without which no one can use the
+	// service (log in, connect): each one not met is a warning.
+	UsableWhen []UsableWhen
+
 	// Source is where the entry came from: "builtin:NAME.yaml" for the
 	// built-in catalog, or the file's path.
 	Source string

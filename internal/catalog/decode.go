@@ -342,7 +342,7 @@ func (d *decoder) noAliases(n *yaml.Node) bool {
 var serviceKeys = []string{
 	"name", "title", "description", "documentation", "icon", "packages",
 	"backend", "local_port", "extra_ports", "onion_ports", "persist",
-	"options", "config_files", "health", "connect", "hooks",
+	"options", "usable_when", "config_files", "health", "connect", "hooks",
 }
 
 func (d *decoder) service(n *yaml.Node) *Service {
@@ -439,6 +439,9 @@ func (d *decoder) service(n *yaml.Node) *Service {
 			seen[o.Name] = nameNode.Line
 			s.Options = append(s.Options, *o)
 		}
+	}
+	if v := f.get("usable_when"); v != nil {
+		s.UsableWhen = d.usableWhen(v, s)
 	}
 	if v := f.get("config_files"); v != nil {
 		seen := map[string]int{}
@@ -614,7 +617,7 @@ func (d *decoder) onionPorts(n *yaml.Node, s *Service) []OnionPort {
 
 var optionKeys = []string{
 	"name", "title", "description", "type", "default", "min", "max",
-	"pattern", "choices", "generate", "show_in_status",
+	"pattern", "pattern_help", "choices", "generate", "show_in_status",
 }
 
 var optionTypes = []string{TypeBool, TypeInt, TypePort, TypeString, TypeText, TypeEnum, TypeSecret}
@@ -689,6 +692,7 @@ func (d *decoder) option(n *yaml.Node, i int) (*Option, *yaml.Node) {
 			o.re = re
 		}
 	}
+	d.patternHelp(f, o, what)
 	if v := only("choices", o.Type == TypeEnum, "enum"); v != nil {
 		seen := map[string]bool{}
 		for j, it := range d.sequence(v, what+": choices") {

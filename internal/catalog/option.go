@@ -71,6 +71,10 @@ type Option struct {
 	// must match (it is anchored at both ends); for text options, every
 	// line that is not empty must match it. Empty: any value.
 	Pattern string
+	// PatternHelp says in words what Pattern allows, as an instruction to
+	// the user ("use 1 to 40 letters..."): a refused value's error shows
+	// it, never the pattern. Catalog files must give it with a pattern.
+	PatternHelp string
 	// Choices are the values of an enum option.
 	Choices []string
 	// Generate, for secret options, says how to generate the value.
@@ -129,7 +133,8 @@ func isCommonOption(name string) bool {
 // MaxStringLen (MaxTextLen for text).
 //
 // Errors are one line and name the option; they never quote a secret's
-// value.
+// value, and a value that does not match Pattern is told PatternHelp, never
+// the pattern itself.
 func (o *Option) Validate(value string) (string, error) {
 	show := func() string {
 		if o.Type == TypeSecret {
@@ -199,7 +204,7 @@ func (o *Option) Validate(value string) (string, error) {
 				return fail("%v", err)
 			}
 			if !re.MatchString(value) {
-				return fail("%s does not match the pattern %s", show(), o.Pattern)
+				return fail("%s is not valid: %s", show(), o.rule())
 			}
 		}
 		return value, nil
@@ -213,6 +218,16 @@ func (o *Option) Validate(value string) (string, error) {
 		return value, nil
 	}
 	return fail("unknown type %q", o.Type)
+}
+
+// rule is what a refusal of a value that does not match Pattern says:
+// PatternHelp, or, for an option built in code without one, a pointer to
+// its description. Never the pattern: users do not read regexps.
+func (o *Option) rule() string {
+	if o.PatternHelp != "" {
+		return o.PatternHelp
+	}
+	return "see the option's description for the values it takes"
 }
 
 // regexp returns the compiled, anchored Pattern: the one compiled at load

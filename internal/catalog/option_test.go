@@ -15,7 +15,8 @@ func TestValidate(t *testing.T) {
 	strOpt := &Option{Name: "s", Type: TypeString, Pattern: `[a-z]+(-[a-z]+)*`}
 	freeStr := &Option{Name: "f", Type: TypeString}
 	textOpt := &Option{Name: "t", Type: TypeText}
-	secretOpt := &Option{Name: "pw", Type: TypeSecret, Pattern: `[A-Za-z0-9]{8,}`}
+	secretOpt := &Option{Name: "pw", Type: TypeSecret, Pattern: `[A-Za-z0-9]{8,}`, PatternHelp: "use at least 8 letters or digits"}
+	strHelp := &Option{Name: "h", Type: TypeString, Pattern: `[a-z]+(-[a-z]+)*`, PatternHelp: "use lower-case words joined by '-'"}
 	tests := []struct {
 		opt     *Option
 		in      string
@@ -48,9 +49,10 @@ func TestValidate(t *testing.T) {
 		{enumOpt, "Low", "", `value "Low" is not one of low, high`},
 		{enumOpt, "medium", "", "is not one of"},
 		{strOpt, "hello-world", "hello-world", ""},
-		{strOpt, "hello world", "", "does not match the pattern"},
+		{strOpt, "hello world", "", `value "hello world" is not valid: see the option's description`},
+		{strHelp, "Hello", "", `option "h": value "Hello" is not valid: use lower-case words joined by '-'`},
 		{strOpt, "xhello\n", "", "must be a single line"},
-		{strOpt, "", "", "does not match"},
+		{strOpt, "", "", "is not valid"},
 		{freeStr, "", "", ""},
 		{freeStr, "Ünïcode ok", "Ünïcode ok", ""},
 		{freeStr, "a\nb", "", "single line"},
@@ -65,7 +67,7 @@ func TestValidate(t *testing.T) {
 		{textOpt, strings.Repeat("a", MaxTextLen+1), "", "longer than"},
 		{secretOpt, "Sup3rSecretValue", "Sup3rSecretValue", ""},
 		{secretOpt, "", "", "empty secret"},
-		{secretOpt, "short", "", "value does not match the pattern"},
+		{secretOpt, "short", "", "value is not valid: use at least 8 letters or digits"},
 		{secretOpt, "hunter2-is-my\npassword", "", "value must be a single line"},
 		{secretOpt, "hunter2\x00password", "", "value contains a control character"},
 	}

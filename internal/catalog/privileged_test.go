@@ -70,9 +70,9 @@ func TestTextPattern(t *testing.T) {
 		{"", ""},
 		{"ssh-ed25519 AAAAC3Nz alice@laptop", ""},
 		{"# team\nssh-ed25519 AAAA\n\nssh-ed25519 BBBB= bob\n", ""},
-		{"ssh-ed25519 AAAA\ncommand=\"sh\" ssh-ed25519 BBBB", `option "keys": line 2 does not match the pattern`},
-		{"ssh-ed25519 AAAA\r\nssh-ed25519 BBBB", "line 1 does not match"},
-		{"ssh-rsa AAAA", "line 1 does not match"},
+		{"ssh-ed25519 AAAA\ncommand=\"sh\" ssh-ed25519 BBBB", `option "keys": line 2 is not valid: see the option's description`},
+		{"ssh-ed25519 AAAA\r\nssh-ed25519 BBBB", "line 1 is not valid"},
+		{"ssh-rsa AAAA", "line 1 is not valid"},
 		{"ssh-ed25519 AAAA\x00", "NUL"},
 	}
 	for _, tt := range tests {
@@ -90,9 +90,9 @@ func TestTextPattern(t *testing.T) {
 	// At load, pattern is accepted on text options and the default is
 	// checked line by line.
 	src := "name: keys\ntitle: T\ndescription: D.\nbackend:\n  builtin: web\nonion_ports:\n  - virtual: 80\n" +
-		"options:\n  - name: keys\n    title: Keys\n    type: text\n    pattern: '[a-z]+'\n    default: \"abc\\nDEF\\n\"\n"
+		"options:\n  - name: keys\n    title: Keys\n    type: text\n    pattern: '[a-z]+'\n    pattern_help: use lower-case letters\n    default: \"abc\\nDEF\\n\"\n"
 	_, errs := Load(fstest.MapFS{"keys.yaml": {Data: []byte(src)}})
-	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `keys.yaml:13: option "keys": bad default: line 2 does not match`) {
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `keys.yaml:14: option "keys": bad default: line 2 is not valid: use lower-case letters`) {
 		t.Fatalf("text default against its pattern: %v", errs)
 	}
 }

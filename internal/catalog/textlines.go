@@ -10,7 +10,7 @@ import (
 // authorized keys or accounts, one entry per line). Lines end at LF; a CR
 // stays part of its line, so a pattern that refuses control characters
 // refuses CRLF text too. The error names the option and the line number,
-// never the line: a text may hold credentials.
+// never the line (a text may hold credentials), and says PatternHelp.
 func (o *Option) validateLines(value string) (string, error) {
 	re, err := o.regexp()
 	if err != nil {
@@ -21,7 +21,7 @@ func (o *Option) validateLines(value string) (string, error) {
 			continue
 		}
 		if !re.MatchString(line) {
-			return "", fmt.Errorf("option %q: line %d does not match the pattern %s", o.Name, i+1, o.Pattern)
+			return "", fmt.Errorf("option %q: line %d is not valid: %s", o.Name, i+1, o.rule())
 		}
 	}
 	return value, nil

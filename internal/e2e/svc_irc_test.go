@@ -291,7 +291,7 @@ func TestServiceIRC(t *testing.T) {
 			s.hostile(t, opt, count, check)
 		}
 		// Injection through the list: each element is a channel name.
-		for _, v := range []string{"a,b\n[Operator]", "a,#b", "a, b", "a,,b", strings.Repeat("a,", 20) + "a"} {
+		for _, v := range []string{"a,b\n[Operator]", "a,##b", "a, b", "a,,b", strings.Repeat("a,", 20) + "a"} {
 			_, stderr, code := s.d.in(t).cli("set-option", "irc", "channels", v)
 			wantOneLineError(t, stderr, code, 1, "channels")
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"tails-server/internal/apitype"
@@ -130,6 +131,39 @@ func warningOption(w string) string {
 	return ""
 }
 
+// optionWarnings places the warnings the API gives on options (no one can
+// log in yet: set authorized-keys...) next to the first option, in page
+// order, that carries each: where the choice is.
+func optionWarnings(opts []apitype.Option) map[string]string {
+	byOpt := map[string]string{}
+	placed := map[string]bool{}
+	for _, o := range opts {
+		for _, w := range o.Warnings {
+			if placed[w] {
+				continue
+			}
+			placed[w] = true
+			text := capital(strings.ReplaceAll(w, "`", "")) + "."
+			if byOpt[o.Name] != "" {
+				text = byOpt[o.Name] + " " + text
+			}
+			byOpt[o.Name] = text
+		}
+	}
+	return byOpt
+}
+
+// onAnOption says whether one of the options carries warning w, which is
+// then shown next to it rather than at the top of the page.
+func onAnOption(opts []apitype.Option, w string) bool {
+	for _, o := range opts {
+		if slices.Contains(o.Warnings, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // loadService loads a service page; live loads only what its live parts
 // show.
 func (s *Server) loadService(ctx context.Context, name string, live bool, form *optForm, reveal string) (*view, error) {
@@ -157,11 +191,11 @@ func (s *Server) loadService(ctx context.Context, name string, live bool, form *
 	if d.Clients, err = s.c.Clients(ctx, name); err != nil {
 		return nil, err
 	}
-	byOpt := map[string]string{}
+	byOpt := optionWarnings(sv.Options)
 	for _, w := range sv.Warnings {
 		if o := warningOption(w); o != "" {
 			byOpt[o] = capital(w) + "."
-		} else {
+		} else if !onAnOption(sv.Options, w) {
 			d.TopWarnings = append(d.TopWarnings, capital(strings.ReplaceAll(w, "`", ""))+".")
 		}
 	}
@@ -334,8 +368,10 @@ func fixHint(o apitype.Option) string {
 		return "Enter a whole number."
 	case "enum":
 		return "Choose one of: " + strings.Join(o.Choices, ", ") + "."
-	case "string", "secret":
-		return "Use one line of text, without control characters."
+	case "string", "secret", "text":
+		// The daemon's refusal says what is wrong and the rule in
+		// words (pattern_help): nothing to add, and nothing untrue.
+		return ""
 	}
 	return "Correct the value and save again."
 }

@@ -76,6 +76,7 @@ func (m *Manager) optionOut(s *service, o catalog.Option, showSecrets bool) apit
 	if o.Type == catalog.TypeSecret && !showSecrets && out.Value != "" {
 		out.Value = masked
 	}
+	out.Warnings = m.optionWarnings(s, o.Name) // warnings.go
 	return out
 }
 
@@ -98,7 +99,7 @@ func (m *Manager) warnings(s *service) []string {
 	if m.value(s, catalog.OptAllowLAN) == "true" {
 		w = append(w, "allow-lan is on: the service also listens on the local network, which reveals it to everyone there")
 	}
-	return w
+	return append(w, m.usableWarnings(s)...) // warnings.go
 }
 
 // generateSecrets gives every secret option without a value a generated
@@ -212,6 +213,7 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 		case option == catalog.OptPersistence && norm == "true":
 			r.Warnings = append(r.Warnings, "the service's configuration, data and onion key are now kept on the persistent storage, and survive a reboot")
 		}
+		r.Warnings = append(r.Warnings, r.Option.Warnings...) // usable_when, warnings.go
 		return r, nil
 	}
 	if same {
@@ -310,9 +312,16 @@ func displayValue(o *catalog.Option, v string) string {
 	return v
 }
 
-// checkRender renders every config file in memory with values.
+// checkRender renders every config file in memory with values. A secret
+// not generated yet (the service was never enabled) gets a generated
+// stand-in, as enable will give it one.
 func checkRender(def *catalog.Service, values map[string]string) error {
 	env := catalog.Env{Config: "/config", Data: "/data", Listen: "127.0.0.1", Port: 1024, Ports: map[string]int{}}
+	for _, o := range def.Options {
+		if o.Type == catalog.TypeSecret && o.Generate != nil && values[o.Name] == "" {
+			values[o.Name], _ = o.GenerateSecret()
+		}
+	}
 	for _, cf := range def.ConfigFiles {
 		if _, err := catalog.RenderConfig(def, cf, values, env); err != nil {
 			return err
