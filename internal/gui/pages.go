@@ -518,5 +518,5 @@ func (s *Server) setSettings(w http.ResponseWriter, r *http.Request) {
 	if val == "false" {
 		msg = "Tor's state is now amnesic: new entry guards after each reboot."
 	}
-	s.redirect(w, r, "/settings", msg)
+	s.redirect(w, r, "/settings", msg, capital(apitype.TorRestartNote)+".")
 }
