@@ -10,7 +10,7 @@ var stateSentences = map[string]string{
 	StateAddressed: "Onion address made; publishing it on the Tor network",
 	StatePublished: "Address published; checking that it is reachable through Tor",
 	StateReachable: "Reachable through Tor",
-	StateFailing:   "Not reachable at the last check; repairing",
+	StateFailing:   "Not reachable at the last check; the daemon is repairing it",
 	StateFailed:    "Failed",
 }
 
