@@ -5,17 +5,18 @@ import "strings"
 // stateSentences says each service state in words, for progress lines
 // and status pages.
 var stateSentences = map[string]string{
-	StateDisabled:  "Disabled",
-	StateStarting:  "Starting its server",
-	StateAddressed: "Onion address made; publishing it on the Tor network",
-	StatePublished: "Address published; checking that it is reachable through Tor",
-	StateReachable: "Reachable through Tor",
-	StateFailing:   "Not reachable at the last check; the daemon is repairing it",
-	StateFailed:    "Failed",
+	StateDisabled:  "disabled",
+	StateStarting:  "starting its server",
+	StateAddressed: "onion address made; publishing it on the Tor network",
+	StatePublished: "address published; checking that it is reachable through Tor",
+	StateReachable: "reachable through Tor",
+	StateFailing:   "not reachable at the last check; the daemon is repairing it",
+	StateFailed:    "failed",
 }
 
-// StateSentence says a service state in words; an unknown state is
-// returned as it is.
+// StateSentence says a service state in words, in lower case (a
+// progress line goes on "SERVICE: "); an unknown state is returned as it
+// is.
 func StateSentence(state string) string {
 	if s, ok := stateSentences[state]; ok {
 		return s

@@ -7,8 +7,8 @@ func TestProgressText(t *testing.T) {
 		p    Progress
 		want string
 	}{
-		{Progress{Step: StateAddressed, State: StateAddressed}, "Onion address made; publishing it on the Tor network"},
-		{Progress{Step: StateFailed + ": backend did not start: exit 1", State: StateFailed}, "Failed: backend did not start: exit 1"},
+		{Progress{Step: StateAddressed, State: StateAddressed}, "onion address made; publishing it on the Tor network"},
+		{Progress{Step: StateFailed + ": backend did not start: exit 1", State: StateFailed}, "failed: backend did not start: exit 1"},
 		{Progress{Step: "ngircd already installed"}, "ngircd already installed"},
 	} {
 		if got := c.p.Text(); got != c.want {
@@ -17,7 +17,7 @@ func TestProgressText(t *testing.T) {
 	}
 	// Every state has a sentence of its own.
 	for _, st := range []string{StateDisabled, StateStarting, StateAddressed, StatePublished, StateReachable, StateFailing, StateFailed} {
-		if StateSentence(st) == st {
+		if _, ok := stateSentences[st]; !ok {
 			t.Errorf("state %q has no sentence", st)
 		}
 	}

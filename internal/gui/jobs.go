@@ -50,7 +50,7 @@ func (s *Server) startEnable(name string) bool {
 		defer cancel()
 		svc, err := s.c.EnableStream(ctx, name, apitype.EnableRequest{}, func(p apitype.Progress) {
 			s.mu.Lock()
-			j.step, j.percent = p.Text(), p.Percent
+			j.step, j.percent = capital(p.Text()), p.Percent
 			s.mu.Unlock()
 		})
 		s.mu.Lock()

@@ -23,7 +23,7 @@ type svcRow struct {
 }
 
 func row(sv apitype.Service) svcRow {
-	r := svcRow{Service: sv, URL: "/services/" + url.PathEscape(sv.Name), Health: apitype.StateSentence(sv.State)}
+	r := svcRow{Service: sv, URL: "/services/" + url.PathEscape(sv.Name), Health: capital(apitype.StateSentence(sv.State))}
 	switch sv.State {
 	case apitype.StateDisabled:
 		r.StateLabel, r.StateClass, r.Health = "Disabled", "off", "Off"
@@ -39,6 +39,7 @@ func row(sv apitype.Service) svcRow {
 	default:
 		r.StateLabel, r.StateClass = sv.State, "off"
 	}
+	r.Progress = capital(sv.Progress)
 	// The state's reason, whatever the state (a disabled service says
 	// what stopped it, as the CLI's status does).
 	switch {

@@ -50,7 +50,7 @@ func TestProgressInWords(t *testing.T) {
 	if resp := post(t, s, hc, "/services/web/enable", url.Values{}); resp.StatusCode != 303 {
 		t.Fatalf("enable: %s", resp.Status)
 	}
-	want := apitype.StateSentence(apitype.StateAddressed)
+	want := capital(apitype.StateSentence(apitype.StateAddressed))
 	var got string
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if got = text(get(t, s, hc, "/services/web")); strings.Contains(got, want) {
