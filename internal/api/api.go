@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -269,8 +270,27 @@ func (h *handler) setOption(w http.ResponseWriter, r *http.Request) (any, error)
 	return h.d.Services().SetOption(r.Context(), r.PathValue("name"), r.PathValue("option"), req.Value)
 }
 
+// remove wipes a service and answers what went: what the service had
+// just before.
 func (h *handler) remove(w http.ResponseWriter, r *http.Request) (any, error) {
-	return struct{}{}, h.d.Services().Remove(r.Context(), r.PathValue("name"))
+	name := r.PathValue("name")
+	sv, err := h.d.Services().Info(name, true, false)
+	if err != nil {
+		return nil, err
+	}
+	out := apitype.RemoveResult{Service: name, OnionAddress: sv.OnionAddress, Clients: sv.Clients}
+	if d := sv.Details; d != nil {
+		if _, err := os.Stat(d.KeyFile); err == nil {
+			out.OnionKey = d.KeyFile
+		}
+		if _, err := os.Stat(d.DataDir); err == nil {
+			out.Dirs = append(out.Dirs, d.DataDir)
+		}
+	}
+	if err := h.d.Services().Remove(r.Context(), name); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // logs answers the last lines as JSON, or with follow=1 streams new lines

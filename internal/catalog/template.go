@@ -134,15 +134,19 @@ type Env struct {
 	Address string         // onion host name, with ".onion"
 	Port    int            // the local port
 	Ports   map[string]int // the extra ports, by name
+	// UID and GID are the user and group the backend runs as (for a
+	// server that would otherwise try to switch to another user).
+	UID, GID int
 }
 
 var standIn = Env{Config: "/config", Data: "/data", Listen: "127.0.0.1",
-	Address: strings.Repeat("a", 56) + ".onion", Port: 8080}
+	Address: strings.Repeat("a", 56) + ".onion", Port: 8080, UID: 65534, GID: 65534}
 
 // ConfigData is the data a config file template gets:
 //
 //	.config .data .listen .address   strings
 //	.port                            the local port (int)
+//	.uid .gid                        the backend's user and group ids (int)
 //	.ports.NAME                      an extra port (int)
 //	.option.NAME                     an option's value: bool for bool
 //	                                 options, int for int and port, else
@@ -187,6 +191,7 @@ func ConfigData(s *Service, values map[string]string, env Env) map[string]any {
 	return map[string]any{
 		"config": env.Config, "data": env.Data, "listen": env.Listen,
 		"address": env.Address, "port": env.Port, "ports": ports, "option": opts,
+		"uid": env.UID, "gid": env.GID,
 	}
 }
 

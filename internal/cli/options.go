@@ -8,6 +8,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"tails-server/internal/apitype"
 )
 
 func runGetOption(e *env, args []string) error {
@@ -60,7 +62,16 @@ func runRemove(e *env, args []string) error {
 			err:  fmt.Errorf("remove wipes %s's data, configuration, onion key and clients for good", pos[0]),
 			hint: fmt.Sprintf("to go ahead: tails-server remove %s --yes (or only stop it: tails-server disable %s)", pos[0], pos[0])}
 	}
-	return e.client().Remove(e.ctx, pos[0])
+	r, err := e.client().Remove(e.ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	return e.print(removed{r})
+}
+
+// removed is what `remove` prints: what was wiped.
+type removed struct {
+	Removed apitype.RemoveResult `json:"removed" yaml:"removed"`
 }
 
 func runLogs(e *env, args []string) error {
@@ -124,9 +135,16 @@ func runSettings(e *env, args []string) error {
 		}
 		return e.print(st)
 	case len(pos) == 3 && pos[0] == "set":
+		before, err := c.Settings(e.ctx)
+		if err != nil {
+			return err
+		}
 		st, err := c.SetSetting(e.ctx, pos[1], pos[2])
 		if err != nil {
 			return err
+		}
+		if st.PersistTorState != before.PersistTorState {
+			fmt.Fprintf(e.stderr, "tails-server: note: %s\n", apitype.TorRestartNote)
 		}
 		return e.print(st)
 	}

@@ -21,12 +21,13 @@ type progressBar struct {
 func newProgressBar(w io.Writer, tty bool) *progressBar { return &progressBar{w: w, tty: tty} }
 
 func (b *progressBar) show(p apitype.Progress) {
-	line := p.Step
+	step := p.Text()
+	line := step
 	if p.Percent != nil {
 		const width = 24
 		n := int(*p.Percent / 100 * width)
 		n = max(0, min(width, n))
-		line = fmt.Sprintf("[%s%s] %3.0f%% %s", strings.Repeat("#", n), strings.Repeat(" ", width-n), *p.Percent, p.Step)
+		line = fmt.Sprintf("[%s%s] %3.0f%% %s", strings.Repeat("#", n), strings.Repeat(" ", width-n), *p.Percent, step)
 	}
 	if line == b.last {
 		return

@@ -250,9 +250,11 @@ func (c *Client) SetOption(ctx context.Context, name, option, value string) (api
 	return r, c.do(ctx, http.MethodPut, svcPath(name, "options", option), apitype.SetOptionRequest{Value: value}, &r)
 }
 
-// Remove disables a service and wipes its data, config and key.
-func (c *Client) Remove(ctx context.Context, name string) error {
-	return c.do(ctx, http.MethodPost, svcPath(name, "remove"), struct{}{}, nil)
+// Remove disables a service and wipes its data, config and key, and says
+// what went.
+func (c *Client) Remove(ctx context.Context, name string) (apitype.RemoveResult, error) {
+	var r apitype.RemoveResult
+	return r, c.do(ctx, http.MethodPost, svcPath(name, "remove"), struct{}{}, &r)
 }
 
 // Logs returns the last n lines of a service's backend output.

@@ -69,6 +69,19 @@ func TestGUIBrowser(t *testing.T) {
 	})
 	shot(t, ctx, "04-web-running")
 
+	// With client authorization on and no client yet, a banner says so
+	// and points at the form on the page, not at a CLI command.
+	step(t, ctx, 30*time.Second, "reload web", chromedp.Navigate(g.base+"/services/web"), chromedp.WaitVisible(chromedp.ID("client-name")))
+	if banner := text(t, ctx, "main"); !strings.Contains(banner, "No client may connect yet: add one under “People who may connect”.") ||
+		strings.Contains(banner, "tails-server client add") {
+		t.Fatalf("the no-client banner is missing or names a CLI command:\n%s", banner)
+	}
+	step(t, ctx, 30*time.Second, "follow the banner's link", chromedp.Click(chromedp.CSS(`.banner a[href="#client-name"]`)))
+	hash, err := chromedp.Run(timeout(ctx, 10*time.Second), chromedp.Evaluate[string](`location.hash`))
+	if err != nil || hash != "#client-name" {
+		t.Fatalf("the banner's link leads to %q (%v), want the add-client field", hash, err)
+	}
+
 	// Add a client and download its credential file.
 	step(t, ctx, 30*time.Second, "add alice",
 		chromedp.SendKeys(chromedp.ID("client-name"), "alice"),

@@ -27,9 +27,13 @@ func TestSettings(t *testing.T) {
 		t.Fatalf("amnesic tor state not in the volatile root: %v", err)
 	}
 	pid := d.status().Tor.PID
-	out = d.mustCLI("settings", "set", "persist-tor-state", "true")
-	if !strings.Contains(out, "persist_tor_state: true") || !strings.Contains(out, filepath.Join(state, "tor")) {
-		t.Fatalf("settings set:\n%s", out)
+	out, stderr, code := d.cli("settings", "set", "persist-tor-state", "true")
+	if code != 0 || !strings.Contains(out, "persist_tor_state: true") || !strings.Contains(out, filepath.Join(state, "tor")) {
+		t.Fatalf("settings set: exit %d\n%s%s", code, out, stderr)
+	}
+	// It says that tor restarts, and what that costs.
+	if !strings.Contains(stderr, "tails-server: note: the daemon's tor restarts") || !strings.Contains(stderr, "connections open to the services drop") {
+		t.Fatalf("settings set says nothing of tor's restart: %q", stderr)
 	}
 	if _, err := os.Stat(filepath.Join(state, "tor", "state")); err != nil {
 		t.Fatalf("tor state (guards) not moved to the persistent root: %v", err)
@@ -44,7 +48,11 @@ func TestSettings(t *testing.T) {
 		}
 		return nil
 	})
-	_, stderr, code := d.cli("settings", "set", "persist-tor-state", "maybe")
+	// Setting the same value again restarts nothing, and says nothing.
+	if _, stderr, code := d.cli("settings", "set", "persist-tor-state", "true"); code != 0 || strings.Contains(stderr, "restarts") {
+		t.Fatalf("settings set to the same value: exit %d, %q", code, stderr)
+	}
+	_, stderr, code = d.cli("settings", "set", "persist-tor-state", "maybe")
 	wantOneLineError(t, stderr, code, 1, "true or false")
 	_, stderr, code = d.cli("settings", "set", "nosuch", "1")
 	wantOneLineError(t, stderr, code, 1, "no setting")

@@ -22,6 +22,10 @@ type isolationData struct {
 	Audit    *apitype.IsolationAudit
 	AuditErr string
 	Window   time.Duration
+	// Missing says what the running tor lacks; Advice how to fix it, as
+	// fits the network mode.
+	Missing []string
+	Advice  *isolationAdvice
 }
 
 func (s *Server) loadIsolation(ctx context.Context, live bool, audit time.Duration) (*view, error) {
@@ -29,6 +33,16 @@ func (s *Server) loadIsolation(ctx context.Context, live bool, audit time.Durati
 	var err error
 	if d.Policy, err = s.c.IsolationPolicy(ctx); err != nil {
 		return nil, err
+	}
+	if !live && len(d.Policy.Missing) > 0 {
+		network := ""
+		if st, err := s.c.Daemon(ctx); err == nil {
+			network = st.Network
+		}
+		for _, m := range d.Policy.Missing {
+			d.Missing = append(d.Missing, forGUI(m).Text)
+		}
+		d.Advice = adviseIsolation(network, d.Policy)
 	}
 	if audit > 0 {
 		if a, err := s.c.IsolationAudit(ctx, audit); err != nil {

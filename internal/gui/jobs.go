@@ -50,7 +50,7 @@ func (s *Server) startEnable(name string) bool {
 		defer cancel()
 		svc, err := s.c.EnableStream(ctx, name, apitype.EnableRequest{}, func(p apitype.Progress) {
 			s.mu.Lock()
-			j.step, j.percent = p.Step, p.Percent
+			j.step, j.percent = capital(p.Text()), p.Percent
 			s.mu.Unlock()
 		})
 		s.mu.Lock()
@@ -59,7 +59,7 @@ func (s *Server) startEnable(name string) bool {
 		var ce *client.Error
 		switch {
 		case errors.As(err, &ce):
-			j.err, j.hint = capital(ce.Msg)+".", capital(ce.Hint)
+			j.err, j.hint = capital(ce.Msg)+".", hintForGUI(ce.Hint)
 		case err != nil:
 			_, j.err, j.hint = describe(err)
 		case svc.State == apitype.StateFailed:

@@ -23,27 +23,30 @@ type svcRow struct {
 }
 
 func row(sv apitype.Service) svcRow {
-	r := svcRow{Service: sv, URL: "/services/" + url.PathEscape(sv.Name)}
+	r := svcRow{Service: sv, URL: "/services/" + url.PathEscape(sv.Name), Health: capital(apitype.StateSentence(sv.State))}
 	switch sv.State {
 	case apitype.StateDisabled:
 		r.StateLabel, r.StateClass, r.Health = "Disabled", "off", "Off"
 		if !sv.Enabled && sv.OnionAddress == "" {
 			r.StateLabel, r.Health = "Not installed", ""
 		}
-	case apitype.StateStarting:
-		r.StateLabel, r.StateClass, r.Health = "Starting", "busy", "Starting its server"
-	case apitype.StateAddressed, apitype.StatePublished:
-		r.StateLabel, r.StateClass, r.Health = "Starting", "busy", "Address published; checking that it is reachable"
+	case apitype.StateStarting, apitype.StateAddressed, apitype.StatePublished:
+		r.StateLabel, r.StateClass = "Starting", "busy"
 	case apitype.StateReachable:
-		r.StateLabel, r.StateClass, r.Health = "Running", "ok", "Reachable through Tor"
-	case apitype.StateFailing:
-		r.StateLabel, r.StateClass, r.Health = "Failing", "bad", "Not reachable at the last check; the daemon is repairing it"
-	case apitype.StateFailed:
-		r.StateLabel, r.StateClass, r.Health = "Failing", "bad", "Failed"
+		r.StateLabel, r.StateClass = "Running", "ok"
+	case apitype.StateFailing, apitype.StateFailed:
+		r.StateLabel, r.StateClass = "Failing", "bad"
 	default:
-		r.StateLabel, r.StateClass, r.Health = sv.State, "off", sv.State
+		r.StateLabel, r.StateClass = sv.State, "off"
 	}
-	if sv.Error != "" && r.StateClass == "bad" {
+	r.Progress = capital(sv.Progress)
+	// The state's reason, whatever the state (a disabled service says
+	// what stopped it, as the CLI's status does).
+	switch {
+	case sv.Error == "":
+	case r.Health == "":
+		r.Health = capital(sv.Error)
+	default:
 		r.Health += ": " + sv.Error
 	}
 	return r
@@ -105,7 +108,7 @@ type serviceData struct {
 	Own         []optView
 	Logs        []string
 	LogsErr     string
-	TopWarnings []string
+	TopWarnings []banner
 	ClientName  string
 	ClientErr   string
 	ClientHint  string
@@ -196,7 +199,7 @@ func (s *Server) loadService(ctx context.Context, name string, live bool, form *
 		if o := warningOption(w); o != "" {
 			byOpt[o] = capital(w) + "."
 		} else if !onAnOption(sv.Options, w) {
-			d.TopWarnings = append(d.TopWarnings, capital(strings.ReplaceAll(w, "`", ""))+".")
+			d.TopWarnings = append(d.TopWarnings, forGUI(w))
 		}
 	}
 	guardNote := ""
@@ -325,7 +328,7 @@ func (s *Server) setOptions(w http.ResponseWriter, r *http.Request) {
 		}
 		saved = append(saved, o.Title)
 		for _, w := range res.Warnings {
-			notes = append(notes, capital(w)+".")
+			notes = append(notes, forGUI(w).Text)
 		}
 	}
 	if len(form.errs) > 0 {
@@ -336,7 +339,7 @@ func (s *Server) setOptions(w http.ResponseWriter, r *http.Request) {
 		}
 		d := v.data.(*serviceData)
 		if len(saved) > 0 {
-			d.TopWarnings = append(d.TopWarnings, "Saved: "+strings.Join(saved, ", ")+". The other changes were not saved: see below.")
+			d.TopWarnings = append(d.TopWarnings, banner{Text: "Saved: " + strings.Join(saved, ", ") + ". The other changes were not saved: see below."})
 		}
 		s.render(w, r, http.StatusUnprocessableEntity, v)
 		return
@@ -545,5 +548,5 @@ func (s *Server) setSettings(w http.ResponseWriter, r *http.Request) {
 	if val == "false" {
 		msg = "Tor's state is now amnesic: new entry guards after each reboot."
 	}
-	s.redirect(w, r, "/settings", msg)
+	s.redirect(w, r, "/settings", msg, capital(apitype.TorRestartNote)+".")
 }

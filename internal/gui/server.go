@@ -190,7 +190,7 @@ func describe(err error) (int, string, string) {
 		if status < 400 {
 			status = http.StatusBadGateway
 		}
-		return status, capital(ce.Msg) + ".", capital(strings.ReplaceAll(hint, "`", ""))
+		return status, capital(ce.Msg) + ".", hintForGUI(hint)
 	case errors.As(err, &nr):
 		return http.StatusBadGateway, "The daemon does not answer: " + nr.Reason + ".", "Restart tails-server's daemon, then reload this page."
 	case errors.Is(err, context.DeadlineExceeded):

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,13 +26,17 @@ import (
 type Progress struct {
 	// Percent is apt's overall progress (0–100) within the current stage.
 	Percent float64 `json:"percent" yaml:"percent"`
-	// Stage is "update", "download" or "install".
+	// Stage is StageCheck, "update", "download" or "install".
 	Stage string `json:"stage" yaml:"stage"`
 	// Package is the package being worked on, when known.
 	Package string `json:"package,omitempty" yaml:"package,omitempty"`
 	// Message is apt's description of the step.
 	Message string `json:"message" yaml:"message"`
 }
+
+// StageCheck is the first step of every Install: what dpkg says is
+// installed already, and what will be installed (Message says it).
+const StageCheck = "check"
 
 var packageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{1,62}$`)
 
@@ -67,17 +72,21 @@ func (in *Installer) Missing(ctx context.Context, names []string) ([]string, err
 }
 
 // Install installs the packages that are missing, calling progress for
-// every step. It runs `apt-get update` first only if the install fails for
-// lack of package lists.
+// every step, the first of them StageCheck. It runs `apt-get update` first
+// only if the install fails for lack of package lists.
 func (in *Installer) Install(ctx context.Context, names []string, progress func(Progress)) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	missing, err := in.Missing(ctx, names)
-	if err != nil || len(missing) == 0 {
+	if err != nil {
 		return err
 	}
 	if progress == nil {
 		progress = func(Progress) {}
+	}
+	progress(Progress{Stage: StageCheck, Message: Plan(names, missing)})
+	if len(missing) == 0 {
+		return nil
 	}
 	undo, err := in.denyServiceStarts()
 	if err != nil {
@@ -100,6 +109,24 @@ func (in *Installer) Install(ctx context.Context, names []string, progress func(
 		err = fmt.Errorf("apt-get finished but %s is still not installed", strings.Join(still, ", "))
 	}
 	return err
+}
+
+// Plan says what Install does with names when missing are not
+// installed: "installing a, b", "a already installed", or both.
+func Plan(names, missing []string) string {
+	var have []string
+	for _, n := range names {
+		if !slices.Contains(missing, n) {
+			have = append(have, n)
+		}
+	}
+	switch {
+	case len(missing) == 0:
+		return strings.Join(have, ", ") + " already installed"
+	case len(have) == 0:
+		return "installing " + strings.Join(missing, ", ")
+	}
+	return "installing " + strings.Join(missing, ", ") + " (" + strings.Join(have, ", ") + " already installed)"
 }
 
 // denyServiceStarts installs a policy-rc.d denying service starts, unless

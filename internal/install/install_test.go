@@ -74,11 +74,33 @@ func TestInstallRealPackage(t *testing.T) {
 	if !sawInstall {
 		t.Fatalf("no install progress for hello: %+v", steps)
 	}
+	if steps[0].Stage != StageCheck || steps[0].Message != "installing hello" {
+		t.Fatalf("first step %+v, want the check saying it installs hello", steps[0])
+	}
+	// Installed now: the check says so, and apt-get does not run.
 	steps = nil
-	if err := in.Install(ctx, []string{"hello"}, func(p Progress) { steps = append(steps, p) }); err != nil || len(steps) != 0 {
-		t.Fatalf("second install: %v, %d steps (want a no-op)", err, len(steps))
+	if err := in.Install(ctx, []string{"hello"}, func(p Progress) { steps = append(steps, p) }); err != nil || len(steps) != 1 ||
+		steps[0].Stage != StageCheck || steps[0].Message != "hello already installed" {
+		t.Fatalf("second install: %v, steps %+v (want only the check: hello already installed)", err, steps)
 	}
 	if err := in.Install(ctx, []string{"no-such-package-tails-server"}, nil); err == nil || strings.Count(err.Error(), "\n") > 0 {
 		t.Fatalf("unknown package: %v", err)
+	}
+}
+
+// TestPlan: the first progress line says what is installed already
+// instead of claiming to install it.
+func TestPlan(t *testing.T) {
+	for _, c := range []struct {
+		names, missing []string
+		want           string
+	}{
+		{[]string{"ngircd"}, nil, "ngircd already installed"},
+		{[]string{"ngircd"}, []string{"ngircd"}, "installing ngircd"},
+		{[]string{"a", "b", "c"}, []string{"b"}, "installing b (a, c already installed)"},
+	} {
+		if got := Plan(c.names, c.missing); got != c.want {
+			t.Errorf("Plan(%v, %v) = %q, want %q", c.names, c.missing, got, c.want)
+		}
 	}
 }

@@ -133,8 +133,11 @@ func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, va
 	}
 
 	if len(def.Packages) > 0 {
-		progress(apitype.Progress{Step: "installing " + strings.Join(def.Packages, ", ")})
 		err := in.Install(ctx, def.Packages, func(p install.Progress) {
+			if p.Stage == install.StageCheck {
+				progress(apitype.Progress{Step: p.Message})
+				return
+			}
 			pct := p.Percent
 			progress(apitype.Progress{Step: p.Stage + ": " + p.Message, Percent: &pct})
 		})
@@ -145,6 +148,10 @@ func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, va
 	cred, gid, err := backendUser(def)
 	if err != nil {
 		return nil, err
+	}
+	env.UID, env.GID = os.Geteuid(), os.Getegid()
+	if cred != nil {
+		env.UID, env.GID = int(cred.Uid), int(cred.Gid)
 	}
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return nil, err
@@ -230,6 +237,15 @@ func writeConfigs(def *catalog.Service, values map[string]string, env catalog.En
 		path := filepath.Join(dir, cf.Path)
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return err
+		}
+		if gid >= 0 {
+			// The folders between dir and the file are the backend's
+			// to read too (ngIRCd's IncludeDir, for one).
+			for d := filepath.Dir(path); d != dir && strings.HasPrefix(d, dir+string(filepath.Separator)); d = filepath.Dir(d) {
+				if err := os.Lchown(d, 0, gid); err != nil {
+					return err
+				}
+			}
 		}
 		mode := cf.Mode
 		if mode == 0 {

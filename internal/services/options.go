@@ -214,6 +214,7 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 			r.Warnings = append(r.Warnings, "the service's configuration, data and onion key are now kept on the persistent storage, and survive a reboot")
 		}
 		r.Warnings = append(r.Warnings, r.Option.Warnings...) // usable_when, warnings.go
+		r.Warnings = append(r.Warnings, m.optionNotes(s, option)...)
 		return r, nil
 	}
 	if same {
