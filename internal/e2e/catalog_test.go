@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,6 +76,28 @@ func TestPackagedServiceLifecycle(t *testing.T) {
 	}
 	page("www", "served by lighttpd")
 	waitFor(t, 90*time.Second, "lighttpd page through the onion", fetches(ann, "served by lighttpd"))
+
+	t.Run("dot files are not served", func(t *testing.T) {
+		root := filepath.Join(d.service("lighttpd").Details.DataDir, "data", "www")
+		for _, name := range []string{".secret", ".git/config", "sub/.htpasswd"} {
+			p := filepath.Join(root, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte("hidden content"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.Get("http://" + d.service("lighttpd").Details.LocalAddress + "/" + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden || strings.Contains(string(body), "hidden content") {
+				t.Errorf("GET /%s: %d %q, want 403 without the file", name, resp.StatusCode, body)
+			}
+		}
+	})
 
 	t.Run("set-option re-renders and restarts", func(t *testing.T) {
 		d := d.in(t)
