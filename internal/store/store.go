@@ -9,13 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"tails-server/internal/safefs"
 )
 
 // WriteFile atomically replaces path with data, with the given mode. The
@@ -48,6 +49,10 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	}
 	return syncDir(dir)
 }
+
+// SyncDir fsyncs the directory dir, so that a rename or removal in it
+// survives a crash.
+func SyncDir(dir string) error { return syncDir(dir) }
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -325,58 +330,11 @@ func (s *Store) TorDataDir(persist bool) string {
 	return filepath.Join(s.Volatile, "tor")
 }
 
-// copyTree copies regular files, directories and symlinks from src into
-// the existing directory dst, keeping modes, syncing every file.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			if rel == "." {
-				return os.Chmod(dst, info.Mode().Perm())
-			}
-			return os.Mkdir(target, info.Mode().Perm())
-		case d.Type()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(path)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(link, target)
-		case d.Type().IsRegular():
-			return copyFile(path, target, info.Mode().Perm())
-		}
-		return nil // sockets, fifos: not state
-	})
-}
-
-func copyFile(src, dst string, perm fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
+// copyTree copies regular files, directories and symlinks (as links,
+// never followed) from src into the existing directory dst, keeping modes,
+// syncing every file and directory: src holds the backends' data, which
+// their users write, so it walks by descriptor (safefs.CopyTree).
+func copyTree(src, dst string) error { return safefs.CopyTree(src, dst) }
 
 // Load returns the stored record of a service, or a fresh one.
 func (s *Store) Load(name string) (*Service, error) {
