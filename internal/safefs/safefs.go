@@ -29,7 +29,8 @@ var ErrTooLarge = errors.New("file too large")
 // OpenRegular opens name, a relative slash-separated path, read-only
 // inside dir: no component may be a symlink, and the file must be a
 // regular one. dir itself is trusted (its parents are root's); an error
-// wrapping ErrNotRegular, or fs.ErrNotExist, says what was found instead.
+// wrapping ErrNotRegular, or fs.ErrNotExist, says what was found instead,
+// naming the full path.
 func OpenRegular(dir, name string) (*os.File, error) {
 	parent, last, err := openParent(dir, name)
 	if err != nil {
@@ -38,16 +39,16 @@ func OpenRegular(dir, name string) (*os.File, error) {
 	defer syscall.Close(parent)
 	fd, err := openat(parent, last, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, openError(name, err)
+		return nil, openError(filepath.Join(dir, name), err)
 	}
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
 		syscall.Close(fd)
-		return nil, &os.PathError{Op: "fstat", Path: name, Err: err}
+		return nil, &os.PathError{Op: "fstat", Path: filepath.Join(dir, name), Err: err}
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		syscall.Close(fd)
-		return nil, fmt.Errorf("%s is %s, %w", name, kind(st.Mode), ErrNotRegular)
+		return nil, fmt.Errorf("%s is %s, %w", filepath.Join(dir, name), kind(st.Mode), ErrNotRegular)
 	}
 	// A regular file never blocks; a blocking descriptor keeps os.File
 	// from trying the poller.
@@ -71,14 +72,14 @@ func ReadFile(dir, name string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s has %d bytes, more than %d: %w", name, fi.Size(), limit, ErrTooLarge)
+		return nil, fmt.Errorf("%s has %d bytes, more than %d: %w", f.Name(), fi.Size(), limit, ErrTooLarge)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s grew past %d bytes: %w", name, limit, ErrTooLarge)
+		return nil, fmt.Errorf("%s grew past %d bytes: %w", f.Name(), limit, ErrTooLarge)
 	}
 	return b, nil
 }
@@ -100,7 +101,7 @@ func openParent(dir, name string) (int, string, error) {
 		next, err := openDirAt(fd, p)
 		syscall.Close(fd)
 		if err != nil {
-			return -1, "", openError(strings.Join(parts[:i+1], "/"), err)
+			return -1, "", openError(filepath.Join(dir, strings.Join(parts[:i+1], "/")), err)
 		}
 		fd = next
 	}
