@@ -148,7 +148,7 @@ func TestCopyTreeSyncsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "strace.out")
-	cmd := exec.Command(strace, "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync", "-o", out, os.Args[0], "-test.run=^$")
+	cmd := exec.Command(strace, "-f", "-y", "-qq", "-e", "signal=none", "-e", "trace=fsync,fdatasync", "-o", out, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "TAILS_TEST_COPY_SRC="+src, "TAILS_TEST_COPY_DST="+dst)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("copy under strace: %v: %s", err, b)

@@ -150,6 +150,9 @@ func (s *Store) servicesDir(persistent bool) string {
 // recover removes half-made copies and, where a crash left a service in
 // both roots, keeps the copy whose record agrees with its root.
 func (s *Store) recover() error {
+	if err := s.removeTorMoves(); err != nil {
+		return err
+	}
 	for _, p := range []bool{true, false} {
 		ents, err := os.ReadDir(s.servicesDir(p))
 		if err != nil {
@@ -328,6 +331,44 @@ func (s *Store) TorDataDir(persist bool) string {
 		return filepath.Join(s.Dir, "tor")
 	}
 	return filepath.Join(s.Volatile, "tor")
+}
+
+// movingSuffix names the copy of a tor DataDirectory under way to its new
+// root: DIR/tor.moving, DIR/tor.2.moving for the second tor.
+const movingSuffix = ".moving"
+
+// MovingDir is where a tor DataDirectory moving to dir is copied first,
+// to be renamed to dir once complete.
+func MovingDir(dir string) string { return dir + movingSuffix }
+
+// removeTorMoves removes the copies of tor DataDirectories that a crash
+// left half-made (persist-tor-state, torsup's MoveDataDir): their source is
+// intact, since it goes only after the rename.
+func (s *Store) removeTorMoves() error {
+	for _, p := range []bool{true, false} {
+		tor := s.TorDataDir(p)
+		root, base := filepath.Dir(tor), filepath.Base(tor)
+		ents, err := os.ReadDir(root)
+		if err != nil {
+			return err
+		}
+		removed := false
+		for _, e := range ents {
+			n := e.Name()
+			if n == base+movingSuffix || (strings.HasPrefix(n, base+".") && strings.HasSuffix(n, movingSuffix)) {
+				if err := os.RemoveAll(filepath.Join(root, n)); err != nil {
+					return fmt.Errorf("removing the half-made copy of tor's state %s: %w", filepath.Join(root, n), err)
+				}
+				removed = true
+			}
+		}
+		if removed {
+			if err := syncDir(root); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // copyTree copies regular files, directories and symlinks (as links,

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"tails-server/internal/apitype"
+	"tails-server/internal/store"
 	"tails-server/internal/tor"
 )
 
@@ -148,8 +149,12 @@ func (s *Supervisor) MoveDataDir(dir string, copyTree func(src, dst string) erro
 		p.Stop()
 	}
 	if _, err := os.Stat(old); err == nil {
-		tmp := dir + ".moving"
-		os.RemoveAll(tmp)
+		// A crash before the rename leaves tmp, which the store removes
+		// at the next start (store.Open), and old intact.
+		tmp := store.MovingDir(dir)
+		if err := os.RemoveAll(tmp); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(tmp, 0o700); err != nil {
 			return err
 		}
@@ -161,16 +166,28 @@ func (s *Supervisor) MoveDataDir(dir string, copyTree func(src, dst string) erro
 		for _, f := range []string{"lock", "control-port", "control_auth_cookie", "notice.log"} {
 			os.Remove(filepath.Join(tmp, f))
 		}
-		os.RemoveAll(dir)
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
 		if err := os.Rename(tmp, dir); err != nil {
+			return err
+		}
+		if err := store.SyncDir(filepath.Dir(dir)); err != nil {
 			return err
 		}
 	}
 	s.mu.Lock()
 	s.cfg.DataDir = dir
 	s.mu.Unlock()
+	// The move is done: a stale old copy costs disk, not state.
 	if _, err := os.Stat(old); err == nil {
-		os.RemoveAll(old)
+		err := os.RemoveAll(old)
+		if err == nil {
+			err = store.SyncDir(filepath.Dir(old))
+		}
+		if err != nil {
+			s.cfg.Log.Warn("removing tor's state from its old place", "dir", old, "err", err)
+		}
 	}
 	return nil
 }
