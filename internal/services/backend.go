@@ -291,7 +291,12 @@ func backendUser(def *catalog.Service) (*syscall.Credential, int, error) {
 // over a tree the backend's user can write, so every path is resolved
 // inside dir (os.Root): a directory swapped for a symlink meanwhile
 // cannot lead it outside, and symlinks themselves are not followed.
-func chownTree(dir string, uid, gid int) error {
+func chownTree(dir string, uid, gid int) error { return chownWalk(dir, uid, gid, true) }
+
+// chownContents is chownTree but for dir itself, which keeps its owner.
+func chownContents(dir string, uid, gid int) error { return chownWalk(dir, uid, gid, false) }
+
+func chownWalk(dir string, uid, gid int, self bool) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
@@ -300,6 +305,9 @@ func chownTree(dir string, uid, gid int) error {
 	return fs.WalkDir(root.FS(), ".", func(p string, _ fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if p == "." && !self {
+			return nil
 		}
 		return root.Lchown(p, uid, gid)
 	})

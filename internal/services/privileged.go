@@ -3,7 +3,6 @@ package services
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 
 	"tails-server/internal/catalog"
@@ -47,14 +46,7 @@ func ownDataDir(def *catalog.Service, dataDir string, cred *syscall.Credential) 
 	if err := os.Chmod(dataDir, 0o755); err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(dataDir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if err := chownTree(filepath.Join(dataDir, e.Name()), int(cred.Uid), int(cred.Gid)); err != nil {
-			return err
-		}
-	}
-	return nil
+	// One walk inside dataDir: an entry of it that is a symlink is
+	// given away itself, never what it points to.
+	return chownContents(dataDir, int(cred.Uid), int(cred.Gid))
 }

@@ -70,3 +70,35 @@ func TestOwnDataDir(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnDataDirPrivilegedLinkStaysInside: a symlink right in a privileged
+// backend's data directory, to a folder outside it, is given to the user
+// itself; the folder and its files keep root as owner.
+func TestOwnDataDirPrivilegedLinkStaysInside(t *testing.T) {
+	testenv.RequireRoot(t, "this test changes owners")
+	priv := &catalog.Service{Name: "sftp", Backend: catalog.Backend{Command: []string{"sshd"}, User: "u", Privileged: true}}
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "shadow"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(filepath.Join(dir, "files"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ownDataDir(priv, dir, &syscall.Credential{Uid: 65534, Gid: 65534}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{outside, filepath.Join(outside, "shadow")} {
+		if fi, err := os.Lstat(p); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+			t.Errorf("%s was given away through the symlink in the data dir (%v)", p, err)
+		}
+	}
+	for _, p := range []string{"files", "link"} {
+		if fi, err := os.Lstat(filepath.Join(dir, p)); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 65534 {
+			t.Errorf("%s was not given to the backend's user (%v)", p, err)
+		}
+	}
+}
