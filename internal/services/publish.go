@@ -33,12 +33,11 @@ func (m *Manager) TorReady(ctx context.Context, i int, c *tor.Conn) {
 			defer s.op.Unlock()
 			s.mu.Lock()
 			enabled, running := s.rec.Enabled, s.backend != nil
-			up := onionUp(s.state) && s.added == c && s.stopChecks != nil
-			if enabled && running && !up {
+			if enabled && running {
 				s.fire(evTorRestarted, "")
 			}
 			s.mu.Unlock()
-			if enabled && running && !up {
+			if enabled && running {
 				m.publish(ctx, s, c)
 			}
 		}()

@@ -6,6 +6,7 @@ import (
 
 	"tails-server/internal/apitype"
 	"tails-server/internal/catalog"
+	"tails-server/internal/supervise"
 )
 
 // Short names for the table.
@@ -244,5 +245,34 @@ func TestFireKeepsReasons(t *testing.T) {
 	s.fire(evDisable, "")
 	if s.state != dis || s.err != "" {
 		t.Fatalf("after disable: %s, %q", s.state, s.err)
+	}
+}
+
+// TestBackendExitGoesThroughTheMachine: the supervisor's word on the
+// running backend (it exited, it runs again) changes the service's state
+// and asks for a self-check at once; the word on a backend that is no
+// longer the service's changes nothing.
+func TestBackendExitGoesThroughTheMachine(t *testing.T) {
+	m := &Manager{}
+	s := &service{def: &catalog.Service{Name: "web"}, state: reach, changed: make(chan struct{}), kick: make(chan struct{}, 1)}
+	cur, old := &supervise.Process{}, &supervise.Process{}
+	s.backend = &process{Process: cur}
+
+	m.backendEvent(s, old, evBackendExited, "the backend exited (exit status 1); the daemon starts it again")
+	if s.state != reach {
+		t.Fatalf("an old backend's exit made the service %s", s.state)
+	}
+	m.backendEvent(s, cur, evBackendExited, "the backend exited (exit status 1); the daemon starts it again")
+	if s.state != unr || !strings.Contains(s.err, "exited (exit status 1)") {
+		t.Fatalf("after the backend exited: %s, %q", s.state, s.err)
+	}
+	m.backendEvent(s, cur, evBackendRestarted, "")
+	select {
+	case <-s.kick:
+	default:
+		t.Fatal("the restart did not ask for a self-check")
+	}
+	if s.state != unr {
+		t.Fatalf("after the restart, before a check: %s", s.state)
 	}
 }
