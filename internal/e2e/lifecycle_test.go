@@ -88,7 +88,7 @@ func TestSetOptionPersistenceRefusedRollsBack(t *testing.T) {
 // unchanged; once the cause is gone, enable brings it back to reachable
 // instead of leaving it "starting" with its backend listening. A service
 // of the catalog dir: lighttpd with a pre-start hook that refuses to run
-// while a file exists.
+// while a file exists. Then a set-option repairs it the same way.
 func TestEnableAfterFailedRestart(t *testing.T) {
 	requireNet(t)
 	testenv.RequireProgram(t, "lighttpd")
@@ -136,4 +136,21 @@ func TestEnableAfterFailedRestart(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "reachable: true") {
 		t.Fatalf("enable after the cause is gone: exit %d\n%s%s", code, out, stderr)
 	}
+
+	// Failed again; this time a set-option is the repair: an enabled
+	// service that failed is tried again with the new value.
+	if err := os.WriteFile(block, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = d.cli("set-option", "blocky", "document-root", "site")
+	wantOneLineError(t, stderr, code, 1, "blocked by")
+	d.waitState(t, "blocky", apitype.StateFailed, 60*time.Second)
+	if err := os.Remove(block); err != nil {
+		t.Fatal(err)
+	}
+	d.mustCLI("set-option", "blocky", "document-root", "site")
+	if got := d.mustCLI("get-option", "blocky", "document-root"); !strings.Contains(got, "value: site") {
+		t.Fatalf("document-root after the retry:\n%s", got)
+	}
+	d.waitState(t, "blocky", apitype.StateReachable, 240*time.Second)
 }
