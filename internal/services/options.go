@@ -40,11 +40,13 @@ func findOption(def *catalog.Service, name string) (*catalog.Option, bool) {
 
 // value returns an option's current value. Call with s.mu held.
 func (m *Manager) value(s *service, name string) string {
+	if name == catalog.OptPersistence {
+		// The root the files are in, whatever a crash in the middle of
+		// a move left in the record.
+		return fmt.Sprint(m.store.IsPersistent(s.def.Name))
+	}
 	if v, ok := s.rec.Options[name]; ok {
 		return v
-	}
-	if name == catalog.OptPersistence {
-		return fmt.Sprint(m.store.IsPersistent(s.def.Name))
 	}
 	if o, ok := findOption(s.def, name); ok && o.Default != nil {
 		return fmt.Sprint(o.Default)
