@@ -81,9 +81,10 @@ func dirs(st *store.Store, name string) (config, data string) {
 // its backend and waits for its health check. It returns the backend and
 // the local port. Nothing it leaves behind on failure is half-written: the
 // config files are replaced atomically and a backend that started is
-// stopped again.
+// stopped again. A command backend tells watch when it exits and when the
+// supervisor has started it again (evBackendExited, evBackendRestarted).
 func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, values map[string]string, address string,
-	in *install.Installer, log *slog.Logger, progress func(apitype.Progress)) (Backend, error) {
+	in *install.Installer, log *slog.Logger, progress func(apitype.Progress), watch func(*supervise.Process, event, string)) (Backend, error) {
 	listen := "127.0.0.1"
 	if values[catalog.OptAllowLAN] == "true" {
 		listen = "0.0.0.0"
@@ -196,6 +197,10 @@ func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, va
 	proc, err := supervise.Start(supervise.Spec{
 		Name: def.Name, Argv: argv, Env: envv, Dir: workdir, Credential: runAs(def, cred),
 		LogPath: filepath.Join(st.ServiceDir(def.Name), "backend.log"),
+		OnExit: func(p *supervise.Process, how string) {
+			watch(p, evBackendExited, "the backend exited ("+how+"); the daemon starts it again")
+		},
+		OnRestart: func(p *supervise.Process) { watch(p, evBackendRestarted, "") },
 	}, log)
 	if err != nil {
 		return nil, err

@@ -7,11 +7,15 @@ import (
 
 	"tails-server/internal/apitype"
 	"tails-server/internal/onionkey"
+	"tails-server/internal/supervise"
 )
 
-// Enable makes the key if there is none, starts the backend, publishes the
-// onion and waits, at most wait, for the self-check to reach it. A service
-// that is not reachable in time stays enabled; its info says how far it got.
+// Enable makes the key if there is none, starts the backend unless it
+// runs, adds the onion unless it is up, and waits, at most wait, for the
+// self-check to reach it. From every state this ends reachable or failed
+// with the reason (state.go); a service that is not reachable in time
+// stays enabled, its self-checks going on, and its info says how far it
+// got.
 func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration, onionKey []byte) (apitype.Service, error) {
 	s, err := m.get(name)
 	if err != nil {
@@ -33,6 +37,9 @@ func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration, o
 		s.op.Unlock()
 		return apitype.Service{}, err
 	}
+	s.mu.Lock()
+	s.fire(evEnable, "")
+	s.mu.Unlock()
 	if err := m.startBackend(ctx, s); err != nil {
 		s.op.Unlock()
 		return apitype.Service{}, err
@@ -42,22 +49,34 @@ func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration, o
 	err = m.store.Save(s.rec)
 	s.mu.Unlock()
 	if err != nil {
-		m.stopBackend(s, "", "")
+		err = fmt.Errorf("saving the state of %s: %w", name, err)
+		m.stopBackend(s, evBackendFailed, err.Error())
 		s.op.Unlock()
-		return apitype.Service{}, fmt.Errorf("saving the state of %s: %w", name, err)
+		return apitype.Service{}, err
 	}
-	s.mu.Lock()
-	current := s.added
-	s.mu.Unlock()
-	if c := m.torOf(s).Conn(); c != nil && c != current {
-		m.publish(ctx, s, c)
-	}
+	m.ensurePublished(ctx, s)
 	s.op.Unlock()
 
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	m.waitState(wctx, s, apitype.StateReachable, apitype.StateFailed)
 	return m.info(s, false, false), nil
+}
+
+// ensurePublished adds the onion on its tor's current connection unless
+// it is up there with its self-checks under way; with no connection yet,
+// TorReady adds it. Call with s.op held and the backend running.
+func (m *Manager) ensurePublished(ctx context.Context, s *service) {
+	c := m.torOf(s).Conn()
+	if c == nil {
+		return
+	}
+	s.mu.Lock()
+	up := onionUp(s.state) && s.added == c && s.stopChecks != nil
+	s.mu.Unlock()
+	if !up {
+		m.publish(ctx, s, c)
+	}
 }
 
 // waitState waits until the service is in one of the states, or ctx ends.
@@ -112,13 +131,15 @@ func (m *Manager) ensureKeys(s *service) error {
 	return nil
 }
 
+// startBackend starts the backend unless it runs: evBackendUp or
+// evBackendFailed, with the reason. The caller fired the event that asked
+// for it (evEnable, evRestart). Call with s.op held.
 func (m *Manager) startBackend(ctx context.Context, s *service) error {
 	s.mu.Lock()
 	if s.backend != nil {
 		s.mu.Unlock()
 		return nil
 	}
-	s.setState(apitype.StateStarting, "")
 	values := m.values(s)
 	address := s.rec.Address
 	s.mu.Unlock()
@@ -127,12 +148,12 @@ func (m *Manager) startBackend(ctx context.Context, s *service) error {
 		s.progress = p.Step
 		s.notify(p)
 		s.mu.Unlock()
-	})
+	}, func(p *supervise.Process, ev event, why string) { m.backendEvent(s, p, ev, why) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.progress = ""
 	if err != nil {
-		s.setState(apitype.StateFailed, "backend did not start: "+err.Error())
+		s.fire(evBackendFailed, "backend did not start: "+err.Error())
 		return fmt.Errorf("starting %s: %w", s.def.Name, err)
 	}
 	s.backend = b
@@ -143,15 +164,33 @@ func (m *Manager) startBackend(ctx context.Context, s *service) error {
 	if err != nil {
 		b.Close()
 		s.backend = nil
-		s.setState(apitype.StateFailed, err.Error())
+		s.fire(evBackendFailed, err.Error())
 		return fmt.Errorf("starting %s: %w", s.def.Name, err)
 	}
+	s.fire(evBackendUp, "")
 	return nil
 }
 
-// stopBackend stops the backend and the self-checks and, unless state is
-// "", sets the state, with why as its reason. Call with s.op held.
-func (m *Manager) stopBackend(s *service, state, why string) {
+// backendEvent is what the supervisor of the running backend p tells:
+// it exited, or runs again (then the self-check looks at once).
+func (m *Manager) backendEvent(s *service, p *supervise.Process, ev event, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.backend.(*process); !ok || cur.Process != p {
+		return
+	}
+	s.fire(ev, why)
+	if ev == evBackendRestarted {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// stopBackend stops the backend and the self-checks and, unless ev is "",
+// fires ev with why as its reason. Call with s.op held.
+func (m *Manager) stopBackend(s *service, ev event, why string) {
 	s.mu.Lock()
 	if s.stopChecks != nil {
 		s.stopChecks()
@@ -162,8 +201,8 @@ func (m *Manager) stopBackend(s *service, state, why string) {
 		s.backend.Close()
 		s.backend = nil
 	}
-	if state != "" {
-		s.setState(state, why)
+	if ev != "" {
+		s.fire(ev, why)
 	}
 	s.mu.Unlock()
 	if had {
@@ -202,7 +241,7 @@ func (m *Manager) disable(ctx context.Context, name, why string) (apitype.Servic
 		added.OnionClientAuthRemove(ctx, addr)
 		m.dropConnections(ctx, s, added, addr)
 	}
-	m.stopBackend(s, apitype.StateDisabled, why)
+	m.stopBackend(s, evDisable, why)
 	m.releaseTor(s)
 	return m.info(s, false, false), nil
 }

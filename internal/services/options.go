@@ -40,11 +40,13 @@ func findOption(def *catalog.Service, name string) (*catalog.Option, bool) {
 
 // value returns an option's current value. Call with s.mu held.
 func (m *Manager) value(s *service, name string) string {
+	if name == catalog.OptPersistence {
+		// The root the files are in, whatever a crash in the middle of
+		// a move left in the record.
+		return fmt.Sprint(m.store.IsPersistent(s.def.Name))
+	}
 	if v, ok := s.rec.Options[name]; ok {
 		return v
-	}
-	if name == catalog.OptPersistence {
-		return fmt.Sprint(m.store.IsPersistent(s.def.Name))
 	}
 	if o, ok := findOption(s.def, name); ok && o.Default != nil {
 		return fmt.Sprint(o.Default)
@@ -179,7 +181,9 @@ func unknownOption(def *catalog.Service, option string) error {
 
 // SetOption validates and applies an option. The change is atomic: the
 // new config is rendered before anything changes, and if the backend does
-// not start with it, the old value and config come back.
+// not start with it (or the service's files cannot move), the old value
+// and config come back and the backend runs again as it did. An enabled
+// service that failed is tried again with the new value.
 func (m *Manager) SetOption(ctx context.Context, name, option, value string) (apitype.SetOptionResult, error) {
 	s, err := m.get(name)
 	if err != nil {
@@ -198,8 +202,10 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 
 	s.mu.Lock()
 	old, had := s.rec.Options[option]
-	same := m.value(s, option) == norm
+	oldValue := m.value(s, option)
 	running := s.backend != nil
+	// The value may be what the service lacked: try it.
+	retry := !running && s.rec.Enabled && s.state == apitype.StateFailed
 	s.mu.Unlock()
 	result := func() (apitype.SetOptionResult, error) {
 		s.mu.Lock()
@@ -217,59 +223,52 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 		r.Warnings = append(r.Warnings, m.optionNotes(s, option)...)
 		return r, nil
 	}
-	if same {
+	if oldValue == norm {
 		return result()
 	}
-
-	set := func(v string, present bool) error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rec := *s.rec
-		rec.Options = map[string]string{}
-		for k, v := range s.rec.Options {
-			rec.Options[k] = v
+	set := func(v string, present bool) error { return m.saveOption(s, option, v, present) }
+	// failed is set-option's answer when the backend did not start with
+	// the new value: the old one is put back first.
+	failed := func(cause error, undo func() error) (apitype.SetOptionResult, error) {
+		if err := m.rollBack(ctx, s, running, undo); err != nil {
+			return apitype.SetOptionResult{}, fmt.Errorf("%s: %v; putting the old value of %s back: %w", name, cause, option, err)
 		}
-		if present {
-			rec.Options[option] = v
-		} else {
-			delete(rec.Options, option)
-		}
-		if err := m.store.Save(&rec); err != nil {
-			return fmt.Errorf("saving the state of %s: %w", name, err)
-		}
-		s.rec = &rec
-		return nil
+		return apitype.SetOptionResult{}, &Error{Status: http.StatusBadRequest,
+			Msg: fmt.Sprintf("%s did not start with %s=%s, the old value stays: %v", name, option, displayValue(o, norm), cause)}
 	}
 
 	switch option {
 	case catalog.OptPersistence:
+		// The files move while the backend is stopped.
 		if running {
-			m.stopBackend(s, "", "")
+			m.stopBackend(s, evRestart, "")
 		}
-		if err := set(norm, true); err != nil {
-			return apitype.SetOptionResult{}, err
-		}
-		if err := m.store.SetPersistent(name, norm == "true"); err != nil {
-			set(old, had)
-			return apitype.SetOptionResult{}, fmt.Errorf("moving %s: %w", name, err)
-		}
-		if err := m.reload(s); err != nil {
-			return apitype.SetOptionResult{}, err
-		}
-		if running {
-			if err := m.startBackend(ctx, s); err != nil {
-				return apitype.SetOptionResult{}, err
+		undo := func() error { return m.movePersistence(s, old, had, oldValue == "true") }
+		if err := m.movePersistence(s, norm, true, norm == "true"); err != nil {
+			if rerr := m.rollBack(ctx, s, running, undo); rerr != nil {
+				return apitype.SetOptionResult{}, fmt.Errorf("moving %s: %v; moving it back: %w", name, err, rerr)
 			}
-			m.republishIfUp(ctx, s, false)
+			return apitype.SetOptionResult{}, fmt.Errorf("moving %s: %w; the old value stays", name, err)
+		}
+		if running || retry {
+			if err := m.restart(ctx, s); err != nil {
+				return failed(err, undo)
+			}
 		}
 	case catalog.OptAutostart:
 		if err := set(norm, true); err != nil {
 			return apitype.SetOptionResult{}, err
 		}
+		s.mu.Lock()
+		s.fire(evOptionSaved, "")
+		s.mu.Unlock()
 	case catalog.OptClientAuth:
 		if err := set(norm, true); err != nil {
 			return apitype.SetOptionResult{}, err
 		}
+		s.mu.Lock()
+		s.fire(evOptionSaved, "")
+		s.mu.Unlock()
 		m.republishIfUp(ctx, s, norm == "true")
 	default:
 		// A value that the config cannot carry is refused before
@@ -284,22 +283,90 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 		if err := set(norm, true); err != nil {
 			return apitype.SetOptionResult{}, err
 		}
-		if running {
-			m.stopBackend(s, "", "")
-			if err := m.startBackend(ctx, s); err != nil {
-				// Back to the old value and config.
-				set(old, had)
-				m.stopBackend(s, "", "")
-				if rerr := m.startBackend(ctx, s); rerr == nil {
-					m.republishIfUp(ctx, s, false)
-				}
-				return apitype.SetOptionResult{}, &Error{Status: http.StatusBadRequest,
-					Msg: fmt.Sprintf("%s did not start with %s=%s, the old value stays: %v", name, option, displayValue(o, norm), err)}
+		if running || retry {
+			if err := m.restart(ctx, s); err != nil {
+				return failed(err, func() error { return set(old, had) })
 			}
-			m.republishIfUp(ctx, s, false)
 		}
 	}
 	return result()
+}
+
+// saveOption saves the service's record with option set to v (present)
+// or unset. Call with s.op held.
+func (m *Manager) saveOption(s *service, option, v string, present bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := *s.rec
+	rec.Options = map[string]string{}
+	for k, v := range s.rec.Options {
+		rec.Options[k] = v
+	}
+	if present {
+		rec.Options[option] = v
+	} else {
+		delete(rec.Options, option)
+	}
+	if err := m.store.Save(&rec); err != nil {
+		return fmt.Errorf("saving the state of %s: %w", s.def.Name, err)
+	}
+	s.rec = &rec
+	return nil
+}
+
+// movePersistence saves the persistence option as v (present) or unset,
+// moves the service's files to the persistent root or the volatile one
+// (persistent), and reads them again from there. Call with s.op held and
+// the backend stopped.
+func (m *Manager) movePersistence(s *service, v string, present, persistent bool) error {
+	if err := m.saveOption(s, catalog.OptPersistence, v, present); err != nil {
+		return err
+	}
+	if err := m.store.SetPersistent(s.def.Name, persistent); err != nil {
+		return err
+	}
+	return m.reload(s)
+}
+
+// restart starts the backend again with the current values and, if the
+// service is enabled, re-adds the onion: evRestart, then evBackendUp and
+// evOnionAdded, or evBackendFailed with the reason. Call with s.op held.
+func (m *Manager) restart(ctx context.Context, s *service) error {
+	m.stopBackend(s, evRestart, "")
+	if err := m.startBackend(ctx, s); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	enabled := s.rec.Enabled
+	s.mu.Unlock()
+	if enabled {
+		m.ensurePublished(ctx, s)
+	}
+	return nil
+}
+
+// rollBack is a failed set-option's way back: undo puts the old value
+// (and files) back, then the backend starts again with the old config if
+// it ran before (wasRunning); if it does not, the service is failed with
+// the reason. Call with s.op held.
+func (m *Manager) rollBack(ctx context.Context, s *service, wasRunning bool, undo func() error) error {
+	m.stopBackend(s, "", "")
+	err := undo()
+	if err != nil {
+		s.mu.Lock()
+		s.fire(evBackendFailed, "set-option could not put the old value back: "+err.Error())
+		s.mu.Unlock()
+		return err
+	}
+	if wasRunning {
+		if rerr := m.restart(ctx, s); rerr != nil {
+			m.log.Warn("the backend did not start again with the old value", "service", s.def.Name, "err", rerr)
+		}
+	}
+	s.mu.Lock()
+	s.fire(evOptionRolledBack, "")
+	s.mu.Unlock()
+	return nil
 }
 
 func displayValue(o *catalog.Option, v string) string {
@@ -363,7 +430,7 @@ func (m *Manager) Remove(ctx context.Context, name string) error {
 	s.rec = &store.Service{Name: name}
 	s.key, s.selfKey = nil, nil
 	s.lastCheck, s.uploads, s.republished = nil, 0, 0
-	s.setState(apitype.StateDisabled, "")
+	s.fire(evDisable, "")
 	return nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"tails-server/internal/apitype"
 	"tails-server/internal/catalog"
 	"tails-server/internal/onionkey"
 	"tails-server/internal/tor"
@@ -34,6 +33,9 @@ func (m *Manager) TorReady(ctx context.Context, i int, c *tor.Conn) {
 			defer s.op.Unlock()
 			s.mu.Lock()
 			enabled, running := s.rec.Enabled, s.backend != nil
+			if enabled && running {
+				s.fire(evTorRestarted, "")
+			}
 			s.mu.Unlock()
 			if enabled && running {
 				m.publish(ctx, s, c)
@@ -111,7 +113,7 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 		if err == nil {
 			err = errors.New("backend not running")
 		}
-		s.setState(apitype.StateFailed, err.Error())
+		s.fire(evPublishFailed, err.Error())
 		s.mu.Unlock()
 		return
 	}
@@ -119,7 +121,7 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 	for _, p := range s.def.OnionPorts {
 		target, ok := s.backend.Target(p.Target)
 		if !ok {
-			s.setState(apitype.StateFailed, fmt.Sprintf("onion port %d: no local port %q", p.Virtual, p.Target))
+			s.fire(evPublishFailed, fmt.Sprintf("onion port %d: no local port %q", p.Virtual, p.Target))
 			s.mu.Unlock()
 			return
 		}
@@ -148,14 +150,14 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 	case pc.publishing <- struct{}{}:
 	case <-ctx.Done():
 		s.mu.Lock()
-		s.setState(apitype.StateFailed, "publishing the onion: "+ctx.Err().Error())
+		s.fire(evPublishFailed, "publishing the onion: "+ctx.Err().Error())
 		s.mu.Unlock()
 		return
 	}
 	if _, err := c.AddOnion(ctx, req); err != nil {
 		<-pc.publishing
 		s.mu.Lock()
-		s.setState(apitype.StateFailed, "publishing the onion: "+err.Error())
+		s.fire(evPublishFailed, "publishing the onion: "+err.Error())
 		s.mu.Unlock()
 		return
 	}
@@ -179,7 +181,7 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 		<-pc.publishing
 	}(s.settled)
 	s.stopChecks = cancel
-	s.setState(apitype.StateAddressed, "")
+	s.fire(evOnionAdded, "")
 	s.mu.Unlock()
 	m.log.Info("onion added", "service", s.def.Name, "address", addr+".onion")
 	go m.checkLoop(cctx, s, c)
@@ -225,9 +227,7 @@ func (s *service) descriptorEvent(d tor.HSDesc) {
 	case "UPLOADED":
 		s.uploads++
 		s.lastUpload = time.Now()
-		if s.state == apitype.StateAddressed {
-			s.setState(apitype.StatePublished, "")
-		}
+		s.fire(evUploaded, "")
 	}
 	if !s.inFlight[d.HSDir] && d.Action == "FAILED" {
 		return

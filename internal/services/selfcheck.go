@@ -41,15 +41,13 @@ func (m *Manager) checkLoop(ctx context.Context, s *service, c *tor.Conn) {
 		s.lastCheck = &res
 		if res.OK {
 			failures, reached, retry = 0, true, 500*time.Millisecond
-			if s.state != apitype.StateReachable {
-				s.setState(apitype.StateReachable, "")
-			}
+			s.fire(evCheckOK, "")
 		} else {
 			failures++
 			if reached {
-				s.setState(apitype.StateFailing, "self-check failed: "+res.Error)
+				s.fire(evCheckFailed, "self-check failed: "+res.Error)
 			} else {
-				s.err = "not reachable yet: " + res.Error
+				s.fire(evCheckFailed, "not reachable yet: "+res.Error)
 			}
 		}
 		s.mu.Unlock()
@@ -69,6 +67,7 @@ func (m *Manager) checkLoop(ctx context.Context, s *service, c *tor.Conn) {
 		}
 		select {
 		case <-time.After(wait):
+		case <-s.kick:
 		case <-ctx.Done():
 			return
 		}

@@ -149,6 +149,9 @@ type service struct {
 	republished int
 	changed     chan struct{}
 	stopChecks  context.CancelFunc
+	// kick asks the self-check loop for a check now (the backend was
+	// started again).
+	kick chan struct{}
 }
 
 // New returns a manager over the services of the catalog.
@@ -173,7 +176,8 @@ func New(st *store.Store, t Tors, cat *catalog.Catalog, opt Options) (*Manager, 
 		if err != nil {
 			return nil, err
 		}
-		s := &service{def: def, rec: rec, state: apitype.StateDisabled, changed: make(chan struct{}), torIndex: -1}
+		s := &service{def: def, rec: rec, state: apitype.StateDisabled, changed: make(chan struct{}),
+			kick: make(chan struct{}, 1), torIndex: -1}
 		if err := m.loadKeys(s); err != nil {
 			return nil, err
 		}
@@ -224,7 +228,8 @@ func (m *Manager) get(name string) (*service, error) {
 }
 
 // setState changes the state and wakes up whoever waits for a change.
-// Call with s.mu held.
+// Only fire calls it: every change goes through the state machine
+// (state.go). Call with s.mu held.
 func (s *service) setState(state, err string) {
 	s.state, s.err = state, err
 	close(s.changed)
@@ -302,10 +307,13 @@ func (m *Manager) Start(ctx context.Context) {
 			continue
 		}
 		s.op.Lock()
+		s.mu.Lock()
+		s.fire(evEnable, "")
+		s.mu.Unlock()
 		if err := m.startBackend(ctx, s); err != nil {
 			m.log.Error("service did not start", "service", s.def.Name, "err", err)
-		} else if c := m.torOf(s).Conn(); c != nil {
-			m.publish(ctx, s, c)
+		} else {
+			m.ensurePublished(ctx, s)
 		}
 		s.op.Unlock()
 	}

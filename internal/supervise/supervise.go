@@ -37,6 +37,11 @@ type Spec struct {
 	// (defaults 500 ms and 30 s). A process that ran for a minute or more
 	// restarts after MinBackoff again.
 	MinBackoff, MaxBackoff time.Duration
+	// OnExit, when set, is told (in a goroutine of its own) how the
+	// process exited, each time it exits by itself; OnRestart each time
+	// the supervisor started it again. A Stop tells neither.
+	OnExit    func(p *Process, how string)
+	OnRestart func(p *Process)
 }
 
 // MaxLogBytes is the size past which the log file is rotated.
@@ -165,6 +170,9 @@ func (p *Process) loop(ctx context.Context, exited <-chan error) {
 		p.status.LastExit = describeExit(err)
 		p.mu.Unlock()
 		p.log.Warn("backend exited", "service", p.spec.Name, "how", describeExit(err))
+		if p.spec.OnExit != nil {
+			go p.spec.OnExit(p, describeExit(err))
+		}
 		if ran >= time.Minute {
 			backoff = p.spec.MinBackoff
 		}
@@ -190,6 +198,9 @@ func (p *Process) loop(ctx context.Context, exited <-chan error) {
 		p.mu.Lock()
 		p.status.Restarts++
 		p.mu.Unlock()
+		if p.spec.OnRestart != nil {
+			go p.spec.OnRestart(p)
+		}
 	}
 }
 

@@ -112,3 +112,43 @@ func TestFollow(t *testing.T) {
 		t.Fatalf("followed %q", got)
 	}
 }
+
+// TestOnExitAndOnRestart: the supervisor tells when the process exits by
+// itself and when it runs again, and tells nothing of a Stop.
+func TestOnExitAndOnRestart(t *testing.T) {
+	exits, restarts := make(chan string, 8), make(chan *Process, 8)
+	p, err := Start(Spec{
+		Name: "told", Argv: []string{"/bin/sh", "-c", "exec sleep 60"}, MinBackoff: 10 * time.Millisecond,
+		OnExit:    func(_ *Process, how string) { exits <- how },
+		OnRestart: func(p *Process) { restarts <- p },
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(p.Status().PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case how := <-exits:
+		if how != "killed by signal killed" {
+			t.Errorf("OnExit told %q", how)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnExit not told of the kill")
+	}
+	select {
+	case got := <-restarts:
+		if got != p {
+			t.Error("OnRestart told another process")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnRestart not told of the restart")
+	}
+	p.Stop()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case how := <-exits:
+		t.Errorf("a Stop was told as an exit: %q", how)
+	default:
+	}
+}
