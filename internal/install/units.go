@@ -185,7 +185,7 @@ func (in *Installer) replaceUnits(ctx context.Context, packages, missing []strin
 			}
 		}
 		progress(Progress{Stage: StageUnits, Package: c.rec.Package, Message: fmt.Sprintf(
-			"disabled the system's own %s (%s) so that it does not start at boot with its default configuration", unitTitle(c.rec.Unit), c.rec.Unit)})
+			"note: disabled the system's own %s (%s) so that it does not start at boot with its default configuration", unitTitle(c.rec.Unit), c.rec.Unit)})
 	}
 	return nil
 }
