@@ -45,16 +45,18 @@ func runSetOption(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if value == "-" {
+	fromArg := value != "-"
+	if !fromArg {
 		if value, err = readValue(e, service, o); err != nil {
 			return err
 		}
-	} else if o.Type == "secret" && value != "" {
-		fmt.Fprintf(e.stderr, "tails-server: warning: %s\n", secretArgWarning(service, option))
 	}
 	r, err := c.SetOption(e.ctx, service, option, value)
 	if err != nil {
-		return err
+		return err // one line: a refused value needs no lecture
+	}
+	if fromArg && o.Type == "secret" && value != "" {
+		fmt.Fprintf(e.stderr, "tails-server: warning: %s\n", secretArgWarning(service, option))
 	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(e.stderr, "tails-server: warning: %s\n", w)
