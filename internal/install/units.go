@@ -80,7 +80,7 @@ func (in *Installer) packageUnits(ctx context.Context, pkg string) (map[string]s
 // init script has a start link in a runlevel.
 func (in *Installer) enabled(ctx context.Context, unit, script string) bool {
 	out, _ := exec.CommandContext(ctx, in.systemctl(), "is-enabled", "--", unit).Output()
-	if state := strings.TrimSpace(firstLineOf(string(out))); state == "enabled" || state == "enabled-runtime" || state == "alias" {
+	if state := strings.TrimSpace(firstLineOf(string(out))); state == "enabled" {
 		return true
 	}
 	if script == "" {
