@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,15 +134,8 @@ func (in *Installer) replaceUnits(ctx context.Context, packages, missing []strin
 		if err != nil {
 			return err
 		}
-		names := slices.Sorted(func(yield func(string) bool) {
-			for u := range units {
-				if !yield(u) {
-					return
-				}
-			}
-		})
 		var on []string
-		for _, u := range names {
+		for _, u := range slices.Sorted(maps.Keys(units)) {
 			if in.enabled(ctx, u, units[u]) {
 				on = append(on, u)
 			}
@@ -256,11 +250,11 @@ func (in *Installer) systemctl() string { return or(in.Systemctl, "systemctl") }
 
 // unitTitle names a unit for people: "ngircd service", "ssh socket".
 func unitTitle(unit string) string {
-	name, kind, _ := strings.Cut(unit, ".")
-	if i := strings.LastIndexByte(unit, '.'); i >= 0 {
-		name, kind = unit[:i], unit[i+1:]
+	i := strings.LastIndexByte(unit, '.')
+	if i < 0 {
+		return unit
 	}
-	return name + " " + kind
+	return unit[:i] + " " + unit[i+1:]
 }
 
 func firstLineOf(s string) string {
