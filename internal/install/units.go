@@ -121,11 +121,7 @@ func (in *Installer) replaceUnits(ctx context.Context, packages, missing []strin
 	if _, err := exec.LookPath(in.systemctl()); err != nil {
 		return nil // no systemd: no unit to start at boot through it
 	}
-	type change struct {
-		rec    unitRecord
-		script string
-	}
-	var todo []change
+	var todo []unitRecord
 	for _, pkg := range packages {
 		if still, err := in.Missing(ctx, []string{pkg}); err != nil || len(still) > 0 {
 			continue // not installed: nothing of it starts
@@ -147,13 +143,13 @@ func (in *Installer) replaceUnits(ctx context.Context, packages, missing []strin
 		if hostHad && in.running(ctx, units) {
 			for _, u := range on {
 				progress(Progress{Stage: StageUnits, Package: pkg, Message: fmt.Sprintf(
-					"warning: the system's own %s (%s) runs on this computer, so it was left enabled: it listens with the system's configuration, not this service's "+
-						"(if nothing needs it: systemctl disable --now %s)", unitTitle(u), u, u)})
+					"warning: the system's own %s (%s) was left enabled, because %s's daemon runs on this computer (it may be how you reach it): "+
+						"it listens with the system's configuration, not this service's (if nothing needs it: systemctl disable --now %s)", unitTitle(u), u, pkg, u)})
 			}
 			continue
 		}
 		for _, u := range on {
-			todo = append(todo, change{rec: unitRecord{Unit: u, Package: pkg, HostHad: hostHad}, script: units[u]})
+			todo = append(todo, unitRecord{Unit: u, Package: pkg, HostHad: hostHad})
 		}
 	}
 	if len(todo) == 0 {
@@ -164,8 +160,8 @@ func (in *Installer) replaceUnits(ctx context.Context, packages, missing []strin
 		return err
 	}
 	for _, c := range todo {
-		st.Units = slices.DeleteFunc(st.Units, func(r unitRecord) bool { return r.Unit == c.rec.Unit })
-		st.Units = append(st.Units, c.rec)
+		st.Units = slices.DeleteFunc(st.Units, func(r unitRecord) bool { return r.Unit == c.Unit })
+		st.Units = append(st.Units, c)
 	}
 	// Recorded first: a kill after this loses nothing that remove should
 	// put back.
@@ -174,12 +170,12 @@ func (in *Installer) replaceUnits(ctx context.Context, packages, missing []strin
 	}
 	for _, c := range todo {
 		for _, verb := range []string{"disable", "mask"} {
-			if out, err := exec.CommandContext(ctx, in.systemctl(), verb, "--", c.rec.Unit).CombinedOutput(); err != nil {
-				return fmt.Errorf("systemctl %s %s: %s", verb, c.rec.Unit, lastLine(string(out)))
+			if out, err := exec.CommandContext(ctx, in.systemctl(), verb, "--", c.Unit).CombinedOutput(); err != nil {
+				return fmt.Errorf("systemctl %s %s: %s", verb, c.Unit, lastLine(string(out)))
 			}
 		}
-		progress(Progress{Stage: StageUnits, Package: c.rec.Package, Message: fmt.Sprintf(
-			"note: disabled the system's own %s (%s) so that it does not start at boot with its default configuration", unitTitle(c.rec.Unit), c.rec.Unit)})
+		progress(Progress{Stage: StageUnits, Package: c.Package, Message: fmt.Sprintf(
+			"note: disabled the system's own %s (%s) so that it does not start at boot with its default configuration", unitTitle(c.Unit), c.Unit)})
 	}
 	return nil
 }

@@ -245,7 +245,7 @@ func TestRunningHostUnitLeftEnabled(t *testing.T) {
 	if s := unitState("ssh.service"); s != "enabled" {
 		t.Errorf("with the host's sshd running, ssh.service is %s: the operator would be locked out at the next boot", s)
 	}
-	want := "warning: the system's own ssh service (ssh.service) runs on this computer, so it was left enabled: it listens with the system's configuration, not this service's"
+	want := "warning: the system's own ssh service (ssh.service) was left enabled, because openssh-server's daemon runs on this computer (it may be how you reach it): it listens with the system's configuration, not this service's"
 	if said := unitSteps(steps); !strings.Contains(said, want) {
 		t.Errorf("the install does not warn %q:\n%s", want, said)
 	}
