@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -47,7 +48,9 @@ func usageErr(format string, args ...any) error {
 
 // env is what every subcommand gets.
 type env struct {
-	ctx    context.Context
+	ctx context.Context
+	// stdin is where `set-option SERVICE OPTION -` reads the value.
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	socket string
@@ -119,7 +122,7 @@ func init() {
 		{name: "disable", args: "SERVICE", summary: "stop a service and withdraw its onion", run: runDisable},
 		{name: "remove", args: "SERVICE --yes", summary: "disable a service and wipe its data, config, onion key and clients", run: runRemove},
 		{name: "get-option", args: "SERVICE OPTION [--show-secrets]", summary: "show one option", run: runGetOption},
-		{name: "set-option", args: "SERVICE OPTION VALUE", summary: "change an option (validated; the backend restarts if it runs)", run: runSetOption},
+		{name: "set-option", args: "SERVICE OPTION VALUE|-", summary: "change an option (validated; the backend restarts if it runs); - reads the value from standard input, unseen on a terminal: use it for secrets", run: runSetOption},
 		{name: "logs", args: "SERVICE [-f] [-n 100]", summary: "show a service's backend output", run: runLogs},
 		{name: "client", summary: "manage who may connect", run: runClient, subs: []subcommand{
 			{name: "add", args: "SERVICE NAME", summary: "make a credential for a new client"},
@@ -152,7 +155,7 @@ func lookup(name string) (*command, bool) {
 
 // Main runs the command line and returns the exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, output: "yaml"}
+	e := &env{ctx: ctx, stdin: os.Stdin, stdout: stdout, stderr: stderr, output: "yaml"}
 	// Global flags come before the subcommand, or anywhere after it.
 	global := flag.NewFlagSet("tails-server", flag.ContinueOnError)
 	global.StringVar(&e.socket, "socket", "", "API socket (default $TAILS_SERVER_SOCKET or "+client.DefaultSocket+")")

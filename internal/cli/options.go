@@ -34,12 +34,29 @@ func runSetOption(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := wantArgs("set-option", pos, 3, "a service name, an option name and a value"); err != nil {
+	if err := wantArgs("set-option", pos, 3, "a service name, an option name and a value (or - to read it from standard input)"); err != nil {
 		return err
 	}
-	r, err := e.client().SetOption(e.ctx, pos[0], pos[1], pos[2])
+	c := e.client()
+	service, option, value := pos[0], pos[1], pos[2]
+	// "-" always means standard input: a value that is "-" itself comes
+	// that way too (printf -- - | tails-server set-option S O -).
+	o, err := c.GetOption(e.ctx, service, option, false)
 	if err != nil {
 		return err
+	}
+	fromArg := value != "-"
+	if !fromArg {
+		if value, err = readValue(e, service, o); err != nil {
+			return err
+		}
+	}
+	r, err := c.SetOption(e.ctx, service, option, value)
+	if err != nil {
+		return err // one line: a refused value needs no lecture
+	}
+	if fromArg && o.Type == "secret" && value != "" {
+		fmt.Fprintf(e.stderr, "tails-server: warning: %s\n", secretArgWarning(service, option))
 	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(e.stderr, "tails-server: warning: %s\n", w)

@@ -9,8 +9,10 @@ import (
 )
 
 // progressBar shows the steps of a long operation: on a terminal, one line
-// redrawn in place with a bar when the step has a percentage; elsewhere
-// (a script, SSH without a TTY), one plain line per step.
+// redrawn in place with a bar when the step has a percentage (a step that
+// starts with "note: " or "warning: " gets a line of its own, which
+// stays); elsewhere (a script, SSH without a TTY), one plain line per
+// step.
 type progressBar struct {
 	w    io.Writer
 	tty  bool
@@ -35,6 +37,13 @@ func (b *progressBar) show(p apitype.Progress) {
 	b.last = line
 	if !b.tty {
 		fmt.Fprintf(b.w, "%s: %s\n", p.Service, line)
+		return
+	}
+	if strings.HasPrefix(step, "note: ") || strings.HasPrefix(step, "warning: ") {
+		// What was changed on the system, or should be looked at:
+		// it stays on the screen instead of being redrawn over.
+		fmt.Fprintf(b.w, "\r\033[K%s: %s\n", p.Service, step)
+		b.open = false
 		return
 	}
 	if len(line) > 78 {

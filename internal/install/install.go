@@ -50,6 +50,13 @@ type Installer struct {
 	AptGet, DpkgQuery string
 	// PolicyRC is the policy-rc.d path (default /usr/sbin/policy-rc.d).
 	PolicyRC string
+	// Systemctl disables and masks the packages' own units (default
+	// systemctl).
+	Systemctl string
+	// UnitsRecord is the file recording the system units Install
+	// disabled (see replaceUnits), so that RestoreSystemUnits can put
+	// back what the host had; "" leaves the system's units alone.
+	UnitsRecord string
 
 	mu sync.Mutex // one apt-get at a time
 }
@@ -73,7 +80,9 @@ func (in *Installer) Missing(ctx context.Context, names []string) ([]string, err
 
 // Install installs the packages that are missing, calling progress for
 // every step, the first of them StageCheck. It runs `apt-get update` first
-// only if the install fails for lack of package lists.
+// only if the install fails for lack of package lists. Then it keeps the
+// packages' own system services from starting at boot (replaceUnits),
+// saying so in StageUnits steps.
 func (in *Installer) Install(ctx context.Context, names []string, progress func(Progress)) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -85,6 +94,18 @@ func (in *Installer) Install(ctx context.Context, names []string, progress func(
 		progress = func(Progress) {}
 	}
 	progress(Progress{Stage: StageCheck, Message: Plan(names, missing)})
+	err = in.install(ctx, missing, progress)
+	// Also when the packages were there already (installed by hand, or
+	// by scripts/deps.sh) and when apt failed half-way: whatever is
+	// installed must not start at boot.
+	if uerr := in.replaceUnits(ctx, names, missing, progress); uerr != nil && err == nil {
+		err = fmt.Errorf("keeping the system's own services of %s from starting at boot: %w", strings.Join(names, ", "), uerr)
+	}
+	return err
+}
+
+// install installs missing with apt-get, service starts denied.
+func (in *Installer) install(ctx context.Context, missing []string, progress func(Progress)) error {
 	if len(missing) == 0 {
 		return nil
 	}

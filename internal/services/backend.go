@@ -135,7 +135,7 @@ func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, va
 
 	if len(def.Packages) > 0 {
 		err := in.Install(ctx, def.Packages, func(p install.Progress) {
-			if p.Stage == install.StageCheck {
+			if p.Stage == install.StageCheck || p.Stage == install.StageUnits {
 				progress(apitype.Progress{Step: p.Message})
 				return
 			}

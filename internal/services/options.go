@@ -425,6 +425,9 @@ func (m *Manager) Remove(ctx context.Context, name string) error {
 	if err := m.store.Wipe(name); err != nil {
 		return fmt.Errorf("wiping %s: %w", name, err)
 	}
+	if done, err := m.installer.RestoreSystemUnits(ctx, s.def.Packages); err != nil {
+		m.log.Warn("putting back the system's own services", "service", name, "done", done, "err", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rec = &store.Service{Name: name}

@@ -168,7 +168,7 @@ func New(st *store.Store, t Tors, cat *catalog.Catalog, opt Options) (*Manager, 
 	if opt.PublishConcurrency <= 0 {
 		opt.PublishConcurrency = 16
 	}
-	m := &Manager{store: st, tors: t, catalog: cat, installer: &install.Installer{}, opt: opt, log: opt.Log, svcs: map[string]*service{},
+	m := &Manager{store: st, tors: t, catalog: cat, installer: &install.Installer{UnitsRecord: filepath.Join(st.Dir, "system-units.json")}, opt: opt, log: opt.Log, svcs: map[string]*service{},
 		pacers: map[int]*pacer{}}
 	for _, name := range cat.Names() {
 		def, _ := cat.Get(name)
