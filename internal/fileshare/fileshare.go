@@ -46,6 +46,26 @@ type Config struct {
 	// request may carry at most MaxUpload plus 1 MiB of form overhead.
 	// Zero or less means 1 GiB.
 	MaxUpload int64
+	// MaxReceived bounds the bytes the received folder may hold, uploads
+	// under way included; an upload that would go over is refused (507)
+	// and nothing of it stays. Zero or less means 4 GiB. Uploads are also
+	// refused when they would leave the folder's filesystem less free
+	// space than 10 % of its size or 64 MiB, whichever is more.
+	MaxReceived int64
+	// MaxUploads bounds the uploads under way at once; one more is
+	// answered 503 with Retry-After. Zero or less means 4.
+	MaxUploads int
+	// UploadIdleTimeout ends an upload whose client sent nothing for that
+	// long, UploadTimeout one that is not finished after that long: the
+	// connection is closed and nothing of the upload stays. Zero or less
+	// means 1 minute and 6 hours.
+	UploadIdleTimeout time.Duration
+	UploadTimeout     time.Duration
+	// FileTimes serves the shared files' modification times (in UTC) as
+	// Last-Modified and in zip entries. Off, no Last-Modified is sent and
+	// every zip entry carries the same fixed time, so that visitors learn
+	// nothing of when the host made or changed a file.
+	FileTimes bool
 	// AutoStop ends the share after the first complete download of a
 	// file or an archive: from then on every request is refused, and
 	// OnAutoStop is called once, in a goroutine of its own.
@@ -62,6 +82,8 @@ const formOverhead = 1 << 20
 // Handler is the fileshare HTTP handler.
 type Handler struct {
 	cfg     Config
+	quota   *quota
+	uploads chan struct{} // a semaphore: one token per upload under way
 	stopped atomic.Bool
 	once    sync.Once
 }
@@ -77,6 +99,18 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = 1 << 30
 	}
+	if cfg.MaxReceived <= 0 {
+		cfg.MaxReceived = 4 << 30
+	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = 4
+	}
+	if cfg.UploadIdleTimeout <= 0 {
+		cfg.UploadIdleTimeout = time.Minute
+	}
+	if cfg.UploadTimeout <= 0 {
+		cfg.UploadTimeout = 6 * time.Hour
+	}
 	if !filepath.IsAbs(cfg.SharedDir) || !filepath.IsAbs(cfg.ReceivedDir) {
 		return nil, errors.New("fileshare: the shared and received folders must be absolute paths")
 	}
@@ -90,7 +124,12 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if err := os.MkdirAll(cfg.ReceivedDir, 0o700); err != nil {
 		return nil, fmt.Errorf("fileshare: %w", err)
 	}
-	return &Handler{cfg: cfg}, nil
+	// Uploads cut short by a kill of the daemon left their .part files.
+	if err := removeStaleParts(cfg.ReceivedDir); err != nil {
+		return nil, fmt.Errorf("fileshare: removing unfinished uploads: %w", err)
+	}
+	return &Handler{cfg: cfg, quota: &quota{dir: cfg.ReceivedDir, limit: cfg.MaxReceived, statfs: fsSpace},
+		uploads: make(chan struct{}, cfg.MaxUploads)}, nil
 }
 
 // within reports whether p is dir or inside it.

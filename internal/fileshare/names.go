@@ -45,22 +45,42 @@ func CleanPath(p string) (string, error) {
 // maxNameBytes bounds a received file's name (ext4 allows 255).
 const maxNameBytes = 200
 
+// ErrInvisibleName is a file name with nothing visible in it: only
+// control and format characters.
+var ErrInvisibleName = errors.New("the file name holds only invisible characters")
+
+// invisible reports whether r is a character a file manager does not
+// show as itself: a control character (Cc), a format character (Cf: the
+// bidi overrides and isolates that turn "invoice\u202Efdp.exe" into
+// what looks like a .pdf, the zero-width space, joiner and non-joiner,
+// the byte order mark...) or a line or paragraph separator.
+func invisible(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.In(r, unicode.Zl, unicode.Zp)
+}
+
 // SanitizeName reduces a client's file name to a plain base name: the
-// part after the last slash or backslash, without control characters,
-// leading dots or surrounding spaces, at most 200 bytes (the extension
-// kept); "upload" if nothing is left.
-func SanitizeName(n string) string {
+// part after the last slash or backslash, without control or format
+// characters (see invisible), leading dots or surrounding spaces, at
+// most 200 bytes (the extension kept); "upload" if nothing is left of
+// an empty name or one of dots and spaces. A name that held characters
+// and is empty once the invisible ones are removed is refused with
+// ErrInvisibleName: it was meant to look like something it is not.
+func SanitizeName(n string) (string, error) {
 	n = strings.ToValidUTF8(n, "")
 	if i := strings.LastIndexAny(n, `/\`); i >= 0 {
 		n = n[i+1:]
 	}
-	n = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+	shown := strings.Map(func(r rune) rune {
+		if invisible(r) {
 			return -1
 		}
 		return r
 	}, n)
-	n = strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(n), "."))
+	hidden := shown != n
+	n = shown
+	for m := ""; m != n; {
+		m, n = n, strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(n), "."))
+	}
 	if len(n) > maxNameBytes {
 		ext := path.Ext(n)
 		if len(ext) > 20 {
@@ -72,8 +92,11 @@ func SanitizeName(n string) string {
 		}
 		n = stem + ext
 	}
-	if n == "" {
-		return "upload"
+	if n == "" && hidden {
+		return "", ErrInvisibleName
 	}
-	return n
+	if n == "" {
+		return "upload", nil
+	}
+	return n, nil
 }
