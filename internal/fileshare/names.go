@@ -42,6 +42,18 @@ func CleanPath(p string) (string, error) {
 	return strings.Join(parts, "/"), nil
 }
 
+// listed reports whether a name of the shared folder is shown (in the
+// listing) and offered (as a file, or in a zip archive): not a dot file,
+// and a name a URL of ours can reach (no backslash, no control
+// character). Whatever a visitor can download, the listing shows.
+func listed(name string) bool {
+	if strings.HasPrefix(name, ".") {
+		return false
+	}
+	_, err := CleanPath(name)
+	return err == nil
+}
+
 // maxNameBytes bounds a received file's name (ext4 allows 255).
 const maxNameBytes = 200
 

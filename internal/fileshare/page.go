@@ -78,11 +78,8 @@ func list(root *os.Root, dir string) ([]entry, error) {
 	}
 	var out []entry
 	for _, de := range des {
-		if strings.HasPrefix(de.Name(), ".") {
+		if !listed(de.Name()) {
 			continue
-		}
-		if _, err := CleanPath(de.Name()); err != nil {
-			continue // a name no URL of ours can reach
 		}
 		p := path.Join(dir, de.Name())
 		fi, err := root.Stat(p)

@@ -48,7 +48,12 @@ func (h *Handler) file(w http.ResponseWriter, r *http.Request, raw string) {
 	hd.Set("Content-Disposition", attachment(fi.Name()))
 	hd.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	cw := &countingWriter{ResponseWriter: w}
-	http.ServeContent(cw, r, fi.Name(), fi.ModTime(), f)
+	// With the zero time, ServeContent sends no Last-Modified.
+	var mtime time.Time
+	if h.cfg.FileTimes {
+		mtime = fi.ModTime().UTC()
+	}
+	http.ServeContent(cw, r, fi.Name(), mtime, f)
 	if r.Method == http.MethodGet && cw.status() == http.StatusOK && cw.n == fi.Size() {
 		h.downloaded()
 	}
@@ -137,7 +142,8 @@ func (h *Handler) zip(w http.ResponseWriter, r *http.Request, raw string) {
 		return
 	}
 	zw := zip.NewWriter(w)
-	if err := addDir(zw, root, name, base); err != nil {
+	z := zipper{zw: zw, root: root, fileTimes: h.cfg.FileTimes}
+	if err := z.addDir(name, base); err != nil {
 		// Headers are gone: all we can do is cut the archive short, which
 		// the client sees as a broken download.
 		panic(http.ErrAbortHandler)
@@ -148,12 +154,40 @@ func (h *Handler) zip(w http.ResponseWriter, r *http.Request, raw string) {
 	h.downloaded()
 }
 
-// addDir adds the regular files of dir (recursively, dot files left out)
-// under prefix. Symlinks are followed only to regular files inside the
-// root, so a link cannot make the walk loop.
-func addDir(zw *zip.Writer, root *os.Root, dir, prefix string) error {
-	d, err := root.Open(dir)
+// FixedTime is the time of every zip entry when the host does not serve
+// file times (Config.FileTimes off).
+var FixedTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// zipper writes the files of a root into a zip archive.
+type zipper struct {
+	zw        *zip.Writer
+	root      *os.Root
+	fileTimes bool
+}
+
+// modified is the time an entry carries: FixedTime, or with file times
+// on, the file's own time in UTC. archive/zip writes Modified both as an
+// extended (Unix, UTC) timestamp and in the legacy MS-DOS field, as
+// wall-clock time in Modified's own location: in UTC, the two agree and
+// the host's time zone shows nowhere.
+func (z zipper) modified(fi fs.FileInfo) time.Time {
+	if !z.fileTimes {
+		return FixedTime
+	}
+	return fi.ModTime().UTC()
+}
+
+// addDir adds the regular files of dir (recursively; only names the
+// listing shows, see listed) under prefix. Symlinks are followed only to
+// regular files inside the root, so a link cannot make the walk loop.
+func (z zipper) addDir(dir, prefix string) error {
+	d, err := z.root.Open(dir)
 	if err != nil {
+		return err
+	}
+	fi, err := d.Stat()
+	if err != nil {
+		d.Close()
 		return err
 	}
 	entries, err := d.ReadDir(-1)
@@ -162,21 +196,21 @@ func addDir(zw *zip.Writer, root *os.Root, dir, prefix string) error {
 		return err
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	if _, err := zw.CreateHeader(&zip.FileHeader{Name: prefix + "/", Method: zip.Store, Modified: time.Now()}); err != nil {
+	if _, err := z.zw.CreateHeader(&zip.FileHeader{Name: prefix + "/", Method: zip.Store, Modified: z.modified(fi)}); err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
+		if !listed(e.Name()) {
 			continue
 		}
 		p := path.Join(dir, e.Name())
 		switch t := e.Type(); {
 		case t.IsDir():
-			if err := addDir(zw, root, p, prefix+"/"+e.Name()); err != nil {
+			if err := z.addDir(p, prefix+"/"+e.Name()); err != nil {
 				return err
 			}
 		case t.IsRegular() || t&fs.ModeSymlink != 0:
-			if err := addFile(zw, root, p, prefix+"/"+e.Name()); err != nil {
+			if err := z.addFile(p, prefix+"/"+e.Name()); err != nil {
 				return err
 			}
 		}
@@ -184,8 +218,8 @@ func addDir(zw *zip.Writer, root *os.Root, dir, prefix string) error {
 	return nil
 }
 
-func addFile(zw *zip.Writer, root *os.Root, name, as string) error {
-	f, err := root.Open(name)
+func (z zipper) addFile(name, as string) error {
+	f, err := z.root.Open(name)
 	if err != nil {
 		return nil // a symlink out of the root, or gone: left out
 	}
@@ -194,9 +228,9 @@ func addFile(zw *zip.Writer, root *os.Root, name, as string) error {
 	if err != nil || !fi.Mode().IsRegular() {
 		return nil
 	}
-	hdr := &zip.FileHeader{Name: as, Method: zip.Store, Modified: fi.ModTime()}
+	hdr := &zip.FileHeader{Name: as, Method: zip.Store, Modified: z.modified(fi)}
 	hdr.SetMode(0o644)
-	fw, err := zw.CreateHeader(hdr)
+	fw, err := z.zw.CreateHeader(hdr)
 	if err != nil {
 		return err
 	}
