@@ -3,6 +3,7 @@ package fileshare
 import (
 	"archive/zip"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata" // the zone below, whatever the system has
 )
 
 // dosTime reads an entry's legacy MS-DOS date and time as a wall clock.
@@ -38,22 +40,22 @@ func zipTimes(t *testing.T, b []byte, want func(name string) time.Time) {
 	}
 }
 
-// inNewYork runs the test with the process's local time in New York.
-func inNewYork(t *testing.T) {
+// TestMain runs the package's tests with the local time in New York, as
+// a host outside UTC: set here, before any goroutine reads time.Local.
+func TestMain(m *testing.M) {
 	loc, err := time.LoadLocation("America/New_York")
 	if err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, "fileshare tests need the America/New_York zone:", err)
+		os.Exit(1)
 	}
-	old := time.Local
 	time.Local = loc
-	t.Cleanup(func() { time.Local = old })
+	os.Exit(m.Run())
 }
 
 // TestNoHostTimes: with file times off (the default), a visitor sees no
 // file's time and nothing of the host's time zone: no Last-Modified, and
 // every zip entry carries FixedTime in both of its time fields.
 func TestNoHostTimes(t *testing.T) {
-	inNewYork(t)
 	f := newFixture(t)
 	mtime := time.Date(2024, 7, 4, 15, 30, 10, 0, time.UTC)
 	filepath.WalkDir(f.shared, func(p string, _ os.DirEntry, _ error) error { return os.Chtimes(p, mtime, mtime) })
@@ -79,7 +81,6 @@ func TestNoHostTimes(t *testing.T) {
 // TestFileTimesInUTC: with file times on, the real times are served, in
 // UTC, in Last-Modified and in both fields of the zip entries.
 func TestFileTimesInUTC(t *testing.T) {
-	inNewYork(t)
 	f := newFixture(t)
 	mtime := time.Date(2024, 7, 4, 15, 30, 10, 0, time.UTC)
 	filepath.WalkDir(f.shared, func(p string, _ os.DirEntry, _ error) error { return os.Chtimes(p, mtime, mtime) })
