@@ -47,7 +47,9 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	r.Body = http.MaxBytesReader(w, &deadlineReader{r: r.Body, rc: rc, idle: h.cfg.UploadIdleTimeout,
 		end: time.Now().Add(h.cfg.UploadTimeout)}, limit+formOverhead)
-	defer rc.SetReadDeadline(time.Time{})
+	// What is left of the body after the answer, net/http reads too:
+	// within the idle timeout.
+	defer func() { rc.SetReadDeadline(time.Now().Add(h.cfg.UploadIdleTimeout)) }()
 	mr, err := r.MultipartReader()
 	if err != nil {
 		http.Error(w, "expected a multipart/form-data upload", http.StatusBadRequest)
