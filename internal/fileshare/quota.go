@@ -71,10 +71,10 @@ func folderSize(dir string) (int64, error) {
 	var n int64
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
+			if p == dir && !errors.Is(err, fs.ErrNotExist) {
+				return err
 			}
-			return err
+			return nil // gone, or a subfolder it cannot read: left out
 		}
 		if !d.Type().IsRegular() || (filepath.Dir(p) == dir && isPart(d.Name())) {
 			return nil
