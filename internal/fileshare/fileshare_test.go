@@ -414,24 +414,6 @@ func TestAutoStop(t *testing.T) {
 	}
 }
 
-func TestSanitizeName(t *testing.T) {
-	for in, want := range map[string]string{
-		"report.pdf":             "report.pdf",
-		"../../etc/passwd":       "passwd",
-		`C:\Users\x\doc.txt`:     "doc.txt",
-		".bashrc":                "bashrc",
-		"..":                     "upload",
-		"":                       "upload",
-		"a\nb\x00c.txt":          "abc.txt",
-		"  spaced .txt ":         "spaced .txt",
-		strings.Repeat("é", 150): strings.Repeat("é", 100),
-	} {
-		if got := SanitizeName(in); got != want {
-			t.Errorf("SanitizeName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestServerCloseCutsTransfers(t *testing.T) {
 	f := newFixture(t)
 	srv, err := Start(Config{Mode: ModeShare, SharedDir: f.shared, ReceivedDir: f.received}, "127.0.0.1:0")

@@ -1,7 +1,8 @@
 // Package localhttp runs the HTTP servers of the daemon's built-in
 // backends (web, fileshare) on a local address, with the settings they
-// share: bounded header size, read and idle times, and no log of net/http's
-// own messages, which may name a client's address.
+// share: bounded header size, read and idle times (request bodies
+// included), and no log of net/http's own messages, which may name a
+// client's address.
 package localhttp
 
 import (
@@ -28,7 +29,7 @@ func Listen(addr string, h http.Handler) (*Server, error) {
 	}
 	s := &Server{ln: ln, done: make(chan struct{})}
 	s.srv = &http.Server{
-		Handler:           h,
+		Handler:           boundBodies(h),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
@@ -39,6 +40,26 @@ func Listen(addr string, h http.Handler) (*Server, error) {
 		s.srv.Serve(ln)
 	}()
 	return s, nil
+}
+
+// BodyTimeout bounds the reading of a request body. A handler that takes
+// long bodies (fileshare's uploads) sets its own read deadlines, through
+// http.ResponseController, over this one.
+var BodyTimeout = 30 * time.Second
+
+// boundBodies gives every request that carries a body a read deadline,
+// and closes its connection after the answer. Without it, a client that
+// declares a body and stops sending holds its connection for ever:
+// net/http reads what a handler left of a body (up to 256 KiB) to reuse
+// the connection, with no deadline of its own.
+func boundBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 {
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(BodyTimeout))
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Addr is the address the server listens on.

@@ -120,7 +120,8 @@ func startBackend(ctx context.Context, def *catalog.Service, st *store.Store, va
 		if err := staticweb.WriteWelcome(root, values["title"]); err != nil {
 			return nil, err
 		}
-		srv, err := staticweb.Start(root, net.JoinHostPort(listen, strconv.Itoa(port)))
+		srv, err := staticweb.Serve(root, net.JoinHostPort(listen, strconv.Itoa(port)),
+			staticweb.Options{FileTimes: values[optFileTimes] == "true"})
 		if err != nil {
 			return nil, err
 		}

@@ -17,6 +17,8 @@ const (
 	optFileshareReceived  = "received-dir"
 	optFileshareMaxUpload = "max-upload-mib"
 	optFileshareAutoStop  = "auto-stop"
+	optFileshareQuota     = "max-received-mib"
+	optFileTimes          = "file-times" // fileshare and web
 )
 
 // autoStoppedMsg is what status says after auto-stop disabled the service.
@@ -63,12 +65,18 @@ func startFileshare(dataDir, listen string, port int, values map[string]string) 
 	if err != nil || mib <= 0 {
 		mib = 1024
 	}
+	quota, err := strconv.ParseInt(values[optFileshareQuota], 10, 64)
+	if err != nil || quota <= 0 {
+		quota = 4096
+	}
 	b := &builtinFileshare{builtin: builtin{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}}
 	srv, err := fileshare.Start(fileshare.Config{
 		Mode:        values[optFileshareMode],
 		SharedDir:   filepath.Join(dataDir, filepath.FromSlash(values[optFileshareShared])),
 		ReceivedDir: filepath.Join(dataDir, filepath.FromSlash(values[optFileshareReceived])),
 		MaxUpload:   mib << 20,
+		MaxReceived: quota << 20,
+		FileTimes:   values[optFileTimes] == "true",
 		AutoStop:    values[optFileshareAutoStop] == "true",
 		OnAutoStop:  b.autoStopped,
 	}, net.JoinHostPort(listen, strconv.Itoa(port)))

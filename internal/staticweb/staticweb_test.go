@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func get(t *testing.T, s *Server, path string) (int, string) {
@@ -51,5 +52,66 @@ func TestServesWelcomeAndRefusesEscapes(t *testing.T) {
 	WriteWelcome(root, "again")
 	if _, body := get(t, s, "/"); body != "mine" {
 		t.Fatalf("index overwritten: %q", body)
+	}
+}
+
+// TestWelcomeNamesNoPath: the welcome page names no local path (a user
+// name under a home, the volatile root's name shared by all services),
+// and one written by an older version, which did, loses that line.
+func TestWelcomeNamesNoPath(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "home", "alice", "state", "www")
+	if err := WriteWelcome(root, "Hello group"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(root, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, body := get(t, s, "/")
+	if strings.Contains(body, "alice") || strings.Contains(body, root) || !strings.Contains(body, "Hello group") {
+		t.Fatalf("welcome page:\n%s", body)
+	}
+	// The page of the previous version, with the path in it.
+	old := "<!doctype html>\n<title>Old</title>\n<h1>Old</h1>\n" +
+		"<p>This page is served by tails-server from its host's own machine, reachable only as a Tor onion service.</p>\n" +
+		"<p>The host can replace it: put files in <code>" + root + "</code>.</p>\n"
+	if err := os.WriteFile(filepath.Join(root, "index.html"), []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteWelcome(root, "Hello group"); err != nil {
+		t.Fatal(err)
+	}
+	_, body = get(t, s, "/")
+	if strings.Contains(body, "alice") || !strings.Contains(body, "<h1>Old</h1>") || !strings.Contains(body, "replace this page") {
+		t.Fatalf("upgraded welcome page:\n%s", body)
+	}
+}
+
+// TestNoFileTimes: by default no Last-Modified tells a visitor when the
+// host changed a file; with FileTimes, it is the file's time in UTC.
+func TestNoFileTimes(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "page.html")
+	os.WriteFile(p, []byte("page"), 0o644)
+	mtime := time.Date(2024, 7, 4, 15, 30, 10, 0, time.UTC)
+	os.Chtimes(p, mtime, mtime)
+	for _, c := range []struct {
+		opts Options
+		want string
+	}{{Options{}, ""}, {Options{FileTimes: true}, "Thu, 04 Jul 2024 15:30:10 GMT"}} {
+		s, err := Serve(root, "127.0.0.1:0", c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get("http://" + s.Addr() + "/page.html")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		s.Close()
+		if lm := resp.Header.Get("Last-Modified"); lm != c.want {
+			t.Errorf("%+v: Last-Modified %q, want %q", c.opts, lm, c.want)
+		}
 	}
 }
