@@ -201,6 +201,8 @@ func report(w io.Writer, err error) int {
 	var ee *exitError
 	var ce *client.Error
 	var nr *client.NotRunningError
+	var pe *client.PermissionError
+	var ue *client.UntrustedError
 	switch {
 	case errors.As(err, &ee):
 		code, hint = ee.code, ee.hint
@@ -209,6 +211,16 @@ func report(w io.Writer, err error) int {
 		}
 	case errors.As(err, &ce):
 		hint = ce.Hint
+	case errors.As(err, &pe):
+		code = ExitNoDaemon
+		group := pe.Group
+		if group == "" {
+			group = "GROUP"
+		}
+		hint = "join the group with `sudo adduser $USER " + group + "`, then log out and in again (or run the command with sudo)"
+	case errors.As(err, &ue):
+		code = ExitNoDaemon
+		hint = "another user answers on that socket: point --socket (or TAILS_SERVER_SOCKET) at the root daemon's socket (default " + client.DefaultSocket + ")"
 	case errors.As(err, &nr):
 		code = ExitNoDaemon
 		hint = "start it with `tails-server daemon --state DIR --network ...`, or point --socket (or TAILS_SERVER_SOCKET) at its socket"

@@ -30,7 +30,7 @@ func (c *Client) Icon(ctx context.Context, name string) ([]byte, error) {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, &NotRunningError{c.Socket, "the daemon does not answer"}
+		return nil, c.connErr(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxIconSize+1))
