@@ -232,6 +232,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 
+	group, gid, err := apiGroup(cfg.Group, log)
+	if err != nil {
+		return err
+	}
+
 	st, err := store.Open(cfg.StateDir, cfg.VolatileDir)
 	if err != nil {
 		return err
@@ -272,10 +277,6 @@ func Run(ctx context.Context, cfg Config) error {
 	d.iso = iso
 	tors.SetReady(d.torReady)
 
-	group, gid, err := apiGroup(cfg.Group, log)
-	if err != nil {
-		return err
-	}
 	ln, err := listen(cfg.Socket, gid)
 	if err != nil {
 		return err
