@@ -9,7 +9,8 @@ import (
 	"tails-server/internal/apitype"
 )
 
-// GUILogin asks the daemon for a fresh one-time login URL of its GUI.
+// GUILogin asks the daemon for a fresh one-time login token of its GUI,
+// minted for this process's uid.
 func (c *Client) GUILogin(ctx context.Context) (apitype.GUILogin, error) {
 	var l apitype.GUILogin
 	return l, c.do(ctx, http.MethodPost, "/gui/login", struct{}{}, &l)

@@ -230,7 +230,7 @@ func timeout(ctx context.Context, d time.Duration) context.Context {
 }
 
 // TestGUIRefusals: without a session the GUI answers the login page and
-// no data; a used login link is refused; a forged or missing CSRF token
+// no data; a used login is refused; a forged or missing CSRF token
 // gets 403 and changes nothing; a foreign Host header is refused.
 func TestGUIRefusals(t *testing.T) {
 	requireNet(t)
@@ -434,7 +434,7 @@ func TestGUIRefusals(t *testing.T) {
 }
 
 // TestGUIListenFlag: the GUI listens on 127.0.0.1 only; with
-// --gui-listen off there is no login URL, and the CLI says why.
+// --gui-listen off there is no login, and the CLI says why.
 func TestGUIListenFlag(t *testing.T) {
 	requireNet(t)
 	tmp := backendTempDir(t)
