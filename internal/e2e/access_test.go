@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -260,7 +261,7 @@ func TestAPIGroup(t *testing.T) {
 
 	tmp := backendTempDir(t)
 	sock := filepath.Join(tmp, "api.sock")
-	d := startDaemon(t, filepath.Join(tmp, "state"), sock, "--group", group, "--gui-listen", "off")
+	d := startDaemon(t, filepath.Join(tmp, "state"), sock, "--group", group)
 	fi, err := os.Stat(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -286,6 +287,37 @@ func TestAPIGroup(t *testing.T) {
 		})
 		if strings.Contains(d.log.String(), "Made by nobody") {
 			t.Fatal("the log holds the option's value")
+		}
+	})
+
+	// A member's GUI session is theirs: the daemon logs it opened for
+	// their uid, and the changes made through it name them too.
+	t.Run("member opens the GUI", func(t *testing.T) {
+		rt := nobodyDir(t)
+		out, errOut, code := runAs(t, exe, []uint32{uint32(gid)}, append(env, "XDG_RUNTIME_DIR="+rt), "gui", "--no-open", "-o", "json")
+		if code != 0 {
+			t.Fatalf("gui as a member: exit %d\n%s%s", code, out, errOut)
+		}
+		file := filepath.Join(rt, "tails-server", "gui-login.html")
+		fi, err := os.Stat(file)
+		if err != nil || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != nobody || !strings.Contains(out, file) {
+			t.Fatalf("login file %s (%v, %v), printed:\n%s", file, fi, err, out)
+		}
+		action, token := readLoginFile(t, file)
+		s := newHTTPSession(t, strings.TrimSuffix(action, "/login"), action, token)
+		if resp, _ := s.post(t, "/services/web/clients", url.Values{"client": {"viagui"}, "csrf": {s.csrf(t)}}); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("add a client through the member's GUI session: %s", resp.Status)
+		}
+		waitFor(t, 30*time.Second, "the session and its change logged with the member's uid", func() error {
+			l := d.log.String()
+			if !strings.Contains(l, "GUI session opened for uid 65534") ||
+				!regexp.MustCompile(`msg="api change" part=api method=POST path=/api/v1/services/web/clients uid=0 pid=\d+ gui_uid=65534`).MatchString(l) {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+		if strings.Contains(d.log.String(), token) {
+			t.Fatal("the daemon's log holds the login token")
 		}
 	})
 
