@@ -85,7 +85,7 @@ cat <<MSG
   try:  export TAILS_SERVER_SOCKET=$TAILS_SERVER_SOCKET
         $bin info web --details
         curl --socks5-hostname 127.0.0.1:$socks_port http://$addr/
-        $bin gui        (a one-time login link to the GUI)
+        $bin gui        (a one-time login file for the GUI, yours alone)
 
 demo: running; press Ctrl-C to stop everything
 MSG

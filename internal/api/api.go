@@ -3,6 +3,14 @@
 // are its clients. Every handler checks its method first (through the
 // mux's method patterns); requests carrying Origin or Referer, or a Host
 // other than apitype.Host, are refused, so that no web page can drive it.
+//
+// Who may call it is the socket's business (root and the members of the
+// daemon's group, by the socket file's mode); who called is the kernel's
+// (the connection's peer credentials, SO_PEERCRED, put in every request's
+// context by NewServer's ConnContext). A request without them is refused.
+// Every change is logged with the caller's uid (never with a secret), and
+// with the uid the daemon's own GUI acted for (apitype.CallerHeader, believed
+// only from the daemon's own process).
 package api
 
 import (
@@ -18,6 +26,7 @@ import (
 	"time"
 
 	"tails-server/internal/apitype"
+	"tails-server/internal/peercred"
 	"tails-server/internal/services"
 )
 
@@ -30,9 +39,10 @@ type Daemon interface {
 }
 
 // GUIDaemon is what a daemon with a web GUI offers: a fresh one-time login
-// URL. Holding the API socket is the authority to ask for one.
+// token for uid, the caller. Holding the API socket is the authority to
+// ask for one.
 type GUIDaemon interface {
-	GUILogin() (apitype.GUILogin, error)
+	GUILogin(uid int) (apitype.GUILogin, error)
 }
 
 // IconDaemon gives a service's SVG icon from its description.
@@ -40,7 +50,40 @@ type IconDaemon interface {
 	Icon(name string) ([]byte, bool)
 }
 
-// Handler returns the API's handler.
+// NewServer returns the API's HTTP server, to Serve on the daemon's unix
+// socket: each request's context carries its connection's peer
+// credentials.
+func NewServer(d Daemon, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: Handler(d, log), ReadHeaderTimeout: 10 * time.Second, ConnContext: peercred.ConnContext}
+}
+
+// Caller is who made a request: the peer at the socket, and, for the
+// daemon's own GUI, the uid of the session it acts for (ForUID, -1 when
+// none).
+type Caller struct {
+	Peer   peercred.Cred
+	ForUID int
+}
+
+// UID is the uid the request is made for: the GUI session's, or the
+// peer's.
+func (c Caller) UID() int {
+	if c.ForUID >= 0 {
+		return c.ForUID
+	}
+	return c.Peer.UID
+}
+
+type callerKey struct{}
+
+// CallerOf returns who made r (set by the API's guard).
+func CallerOf(r *http.Request) (Caller, bool) {
+	c, ok := r.Context().Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// Handler returns the API's handler. Its requests' contexts must carry
+// peer credentials (peercred.NewContext; NewServer does it).
 func Handler(d Daemon, log *slog.Logger) http.Handler {
 	h := &handler{d: d, log: log}
 	mux := http.NewServeMux()
@@ -105,6 +148,21 @@ func (h *handler) guard(next *http.ServeMux) http.Handler {
 			writeError(w, http.StatusForbidden, "request refused: the local API takes no browser requests", "")
 			return
 		}
+		cred, ok := peercred.FromContext(r.Context())
+		if !ok {
+			writeError(w, http.StatusForbidden, "request refused: the caller's credentials could not be read from the socket", "")
+			return
+		}
+		c := Caller{Peer: cred, ForUID: -1}
+		if v := r.Header.Get(apitype.CallerHeader); v != "" {
+			uid, err := strconv.Atoi(v)
+			if err != nil || uid < 0 || cred.PID != os.Getpid() {
+				writeError(w, http.StatusForbidden, "request refused: "+apitype.CallerHeader+" is only for the daemon's own GUI", "")
+				return
+			}
+			c.ForUID = uid
+		}
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
 		if mh, pattern := next.Handler(r); pattern == "" {
 			rec := &statusOnly{header: http.Header{}, status: http.StatusNotFound}
 			mh.ServeHTTP(rec, r)
@@ -122,6 +180,9 @@ func (h *handler) guard(next *http.ServeMux) http.Handler {
 
 func (h *handler) wrap(fn func(http.ResponseWriter, *http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.logChange(r)
+		}
 		v, err := fn(w, r)
 		if errors.Is(err, errStreamed) {
 			return
@@ -139,6 +200,18 @@ func (h *handler) wrap(fn func(http.ResponseWriter, *http.Request) (any, error))
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(v)
 	})
+}
+
+// logChange records who asked for a change: the caller's uid and pid, and
+// the uid the GUI acted for. The path names the service, option or client;
+// values and bodies, which may be secrets, are never logged.
+func (h *handler) logChange(r *http.Request) {
+	c, _ := CallerOf(r)
+	args := []any{"method", r.Method, "path", r.URL.Path, "uid", c.Peer.UID, "pid", c.Peer.PID}
+	if c.ForUID >= 0 {
+		args = append(args, "gui_uid", c.ForUID)
+	}
+	h.log.Info("api change", args...)
 }
 
 func writeError(w http.ResponseWriter, status int, msg, hint string) {
@@ -339,7 +412,11 @@ func (h *handler) guiLogin(w http.ResponseWriter, r *http.Request) (any, error) 
 	if !ok {
 		return nil, &services.Error{Status: http.StatusNotFound, Msg: "this daemon serves no GUI", Hint: "start the daemon without --gui-listen off"}
 	}
-	return g.GUILogin()
+	c, _ := CallerOf(r)
+	if c.ForUID >= 0 {
+		return nil, &services.Error{Status: http.StatusForbidden, Msg: "a GUI session cannot mint GUI logins"}
+	}
+	return g.GUILogin(c.Peer.UID)
 }
 
 // icon answers a service's SVG icon, with a policy that keeps any script

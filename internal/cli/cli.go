@@ -136,7 +136,7 @@ func init() {
 			{name: "set", args: "persist-tor-state true|false", summary: "change a global setting"},
 		}},
 		{name: "isolation", summary: "Tor stream isolation: policy, torrc, per-application routing, live audit", run: runIsolation, subs: isolationVerbs()},
-		{name: "gui", args: "[--no-open]", summary: "print (and open) a one-time login URL for the graphical interface", run: runGUI},
+		{name: "gui", args: "[--no-open]", summary: "write a one-time login file for the graphical interface (yours alone), print its path and open it", run: runGUI},
 		{name: "completion", args: "bash", summary: "print a shell completion script", run: runCompletion},
 		{name: "version", summary: "print the version", run: runVersion},
 		{name: "help", args: "[COMMAND [VERB]]", summary: "show this help, or a command's"},
@@ -204,6 +204,8 @@ func report(w io.Writer, err error) int {
 	var ee *exitError
 	var ce *client.Error
 	var nr *client.NotRunningError
+	var pe *client.PermissionError
+	var ue *client.UntrustedError
 	switch {
 	case errors.As(err, &ee):
 		code, hint = ee.code, ee.hint
@@ -212,6 +214,16 @@ func report(w io.Writer, err error) int {
 		}
 	case errors.As(err, &ce):
 		hint = ce.Hint
+	case errors.As(err, &pe):
+		code = ExitNoDaemon
+		group := pe.Group
+		if group == "" {
+			group = "GROUP"
+		}
+		hint = "join the group with `sudo adduser $USER " + group + "`, then log out and in again (or run the command with sudo)"
+	case errors.As(err, &ue):
+		code = ExitNoDaemon
+		hint = "another user answers on that socket: point --socket (or TAILS_SERVER_SOCKET) at the root daemon's socket (default " + client.DefaultSocket + ")"
 	case errors.As(err, &nr):
 		code = ExitNoDaemon
 		hint = "start it with `tails-server daemon --state DIR --network ...`, or point --socket (or TAILS_SERVER_SOCKET) at its socket"

@@ -24,6 +24,7 @@ func runDaemon(e *env, args []string) error {
 	fs.StringVar(&cfg.TestnetDir, "testnet-dir", "", "testnet mode: directory of the private network")
 	fs.StringVar(&cfg.TorControl, "tor-control", "", "system mode: tor's control port (127.0.0.1:9051) or socket path")
 	fs.StringVar(&cfg.TorBinary, "tor", "tor", "tor binary (testnet and public modes)")
+	fs.StringVar(&cfg.Group, "group", "", "group whose members may use the API besides root (default "+daemon.DefaultGroup+", created when missing)")
 	fs.BoolVar(&cfg.Firewall, "firewall", true, "keep nftables rules for allow-lan / allow-localhost (needs Debian's nftables)")
 	fs.StringVar(&cfg.FirewallTable, "firewall-table", "", "name of the daemon's nftables table (default tails_server)")
 	fs.StringVar(&cfg.CatalogDir, "catalog", "", "directory of third-party service descriptions (default /etc/tails-server/catalog.d)")

@@ -14,11 +14,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/user"
 	"strconv"
 	"syscall"
 	"time"
 
 	"tails-server/internal/apitype"
+	"tails-server/internal/peercred"
 )
 
 // DefaultSocket is the API socket used when neither --socket nor
@@ -56,24 +58,91 @@ func (e *NotRunningError) Error() string {
 	return fmt.Sprintf("cannot reach the daemon at %s: %s", e.Socket, e.Reason)
 }
 
+// PermissionError says the socket refused this user: only root and the
+// members of the socket's group may use the daemon.
+type PermissionError struct {
+	Socket string
+	Group  string // the socket's group, "" if unknown
+}
+
+func (e *PermissionError) Error() string {
+	who := "root and the members of the socket's group"
+	if e.Group != "" {
+		who = "root and the members of group " + e.Group
+	}
+	return fmt.Sprintf("permission denied on %s: only %s may use the daemon", e.Socket, who)
+}
+
+// UntrustedError says that the process serving the socket is neither root
+// nor this user, so the client sent it nothing.
+type UntrustedError struct {
+	Socket string
+	UID    int
+}
+
+func (e *UntrustedError) Error() string {
+	name := ""
+	if u, err := user.LookupId(strconv.Itoa(e.UID)); err == nil {
+		name = " (" + u.Username + ")"
+	}
+	return fmt.Sprintf("refusing the daemon at %s: it is served by uid %d%s, not by root; nothing was sent to it", e.Socket, e.UID, name)
+}
+
 // Client talks to one daemon.
 type Client struct {
 	Socket string
 	hc     *http.Client
 }
 
-// New returns a client for the daemon listening on socket.
+// New returns a client for the daemon listening on socket. Before a
+// request is sent, the process at the other end of the socket must be root
+// or this client's own user (its peer credentials, which it cannot forge):
+// a socket served by anyone else gets nothing, not even a request line.
 func New(socket string) *Client {
-	return &Client{
-		Socket: socket,
-		hc: &http.Client{Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", socket)
-			},
-			DisableKeepAlives: true,
-		}},
+	c := &Client{Socket: socket}
+	c.hc = &http.Client{Transport: callerHeader{&http.Transport{
+		DialContext:       c.dial,
+		DisableKeepAlives: true,
+	}}}
+	return c
+}
+
+// dial connects to the socket and checks who serves it.
+func (c *Client) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.Socket)
+	if err != nil {
+		return nil, err
 	}
+	cred, err := peercred.Of(conn)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if cred.UID != 0 && cred.UID != os.Getuid() {
+		conn.Close()
+		return nil, &UntrustedError{Socket: c.Socket, UID: cred.UID}
+	}
+	return conn, nil
+}
+
+type callerKey struct{}
+
+// WithCaller returns ctx whose API calls say that they are made for uid
+// (the GUI's session owner), in apitype.CallerHeader.
+func WithCaller(ctx context.Context, uid int) context.Context {
+	return context.WithValue(ctx, callerKey{}, uid)
+}
+
+// callerHeader sets CallerHeader from the request's context.
+type callerHeader struct{ next http.RoundTripper }
+
+func (t callerHeader) RoundTrip(r *http.Request) (*http.Response, error) {
+	if uid, ok := r.Context().Value(callerKey{}).(int); ok {
+		r = r.Clone(r.Context())
+		r.Header.Set(apitype.CallerHeader, strconv.Itoa(uid))
+	}
+	return t.next.RoundTrip(r)
 }
 
 // precheck turns the usual socket problems into one clear error.
@@ -88,6 +157,31 @@ func (c *Client) precheck() error {
 		return &NotRunningError{c.Socket, "not a socket"}
 	}
 	return nil
+}
+
+// connErr turns a failed request into the error that says why.
+func (c *Client) connErr(err error) error {
+	var ue *UntrustedError
+	switch {
+	case errors.As(err, &ue):
+		return ue
+	case errors.Is(err, syscall.EACCES):
+		pe := &PermissionError{Socket: c.Socket}
+		if fi, serr := os.Stat(c.Socket); serr == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				pe.Group = strconv.Itoa(int(st.Gid))
+				if g, gerr := user.LookupGroupId(pe.Group); gerr == nil {
+					pe.Group = g.Name
+				}
+			}
+		}
+		return pe
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return &NotRunningError{c.Socket, "connection refused (the daemon is not running; a stale socket is left)"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &NotRunningError{c.Socket, "timed out"}
+	}
+	return &NotRunningError{c.Socket, "the daemon does not answer"}
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
@@ -111,16 +205,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		reason := "the daemon does not answer"
-		switch {
-		case errors.Is(err, syscall.ECONNREFUSED):
-			reason = "connection refused (the daemon is not running; a stale socket is left)"
-		case errors.Is(err, syscall.EACCES):
-			reason = "permission denied (run as the daemon's user or group)"
-		case errors.Is(err, context.DeadlineExceeded):
-			reason = "timed out"
-		}
-		return &NotRunningError{c.Socket, reason}
+		return c.connErr(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -275,7 +360,7 @@ func (c *Client) FollowLogs(ctx context.Context, name string, w io.Writer) error
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return &NotRunningError{c.Socket, "the daemon does not answer"}
+		return c.connErr(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -307,7 +392,7 @@ func (c *Client) EnableStream(ctx context.Context, name string, req apitype.Enab
 	hreq.Header.Set("Content-Type", "application/json")
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
-		return apitype.Service{}, &NotRunningError{c.Socket, "the daemon does not answer"}
+		return apitype.Service{}, c.connErr(err)
 	}
 	defer resp.Body.Close()
 	dec := json.NewDecoder(resp.Body)

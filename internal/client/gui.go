@@ -9,7 +9,8 @@ import (
 	"tails-server/internal/apitype"
 )
 
-// GUILogin asks the daemon for a fresh one-time login URL of its GUI.
+// GUILogin asks the daemon for a fresh one-time login token of its GUI,
+// minted for this process's uid.
 func (c *Client) GUILogin(ctx context.Context) (apitype.GUILogin, error) {
 	var l apitype.GUILogin
 	return l, c.do(ctx, http.MethodPost, "/gui/login", struct{}{}, &l)
@@ -30,7 +31,7 @@ func (c *Client) Icon(ctx context.Context, name string) ([]byte, error) {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, &NotRunningError{c.Socket, "the daemon does not answer"}
+		return nil, c.connErr(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxIconSize+1))

@@ -47,7 +47,7 @@ func (c *Client) FollowIsolationAudit(ctx context.Context, d time.Duration, fn f
 		if ctx.Err() != nil {
 			return nil
 		}
-		return &NotRunningError{c.Socket, "the daemon does not answer"}
+		return c.connErr(err)
 	}
 	defer resp.Body.Close()
 	dec := json.NewDecoder(resp.Body)

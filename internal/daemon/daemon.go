@@ -8,10 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +43,10 @@ type Config struct {
 	TorControl  string // system mode: control port or socket
 	TorBinary   string
 	Socket      string
+	// Group may use the API, besides root: the socket is root:Group
+	// 0660. Empty: DefaultGroup, created (groupadd --system) when
+	// missing; a named group must exist.
+	Group string
 	// CatalogDir holds third-party service descriptions (default
 	// catalog.DefaultDir); a missing directory is fine.
 	CatalogDir string
@@ -87,12 +88,12 @@ type daemon struct {
 	iso           *isoState
 }
 
-// GUILogin returns a fresh one-time login URL of the GUI.
-func (d *daemon) GUILogin() (apitype.GUILogin, error) {
+// GUILogin returns a fresh one-time login token of the GUI for uid.
+func (d *daemon) GUILogin(uid int) (apitype.GUILogin, error) {
 	if d.gui == nil {
 		return apitype.GUILogin{}, &services.Error{Status: 404, Msg: "the GUI is off (--gui-listen off)", Hint: "restart the daemon without --gui-listen off"}
 	}
-	return d.gui.LoginURL()
+	return d.gui.Login(uid)
 }
 
 // Icon returns the SVG icon of a service's description.
@@ -231,6 +232,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 
+	group, gid, err := apiGroup(cfg.Group, log)
+	if err != nil {
+		return err
+	}
+
 	st, err := store.Open(cfg.StateDir, cfg.VolatileDir)
 	if err != nil {
 		return err
@@ -271,7 +277,7 @@ func Run(ctx context.Context, cfg Config) error {
 	d.iso = iso
 	tors.SetReady(d.torReady)
 
-	ln, err := listen(cfg.Socket)
+	ln, err := listen(cfg.Socket, gid)
 	if err != nil {
 		return err
 	}
@@ -286,10 +292,10 @@ func Run(ctx context.Context, cfg Config) error {
 		go g.Serve()
 		log.Info("gui listening", "addr", g.Addr(), "login", "tails-server gui")
 	}
-	srv := &http.Server{Handler: api.Handler(d, log.With("part", "api")), ReadHeaderTimeout: 10 * time.Second}
+	srv := api.NewServer(d, log.With("part", "api"))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("api listening", "socket", cfg.Socket)
+	log.Info("api listening", "socket", cfg.Socket, "group", group, "who", "root and the members of group "+group)
 
 	torDone := make(chan struct{})
 	go func() {
@@ -354,32 +360,4 @@ func lockState(dir string) (func(), error) {
 		return nil, fmt.Errorf("another daemon already uses the state dir %s", dir)
 	}
 	return func() { f.Close() }, nil
-}
-
-// listen opens the API socket, mode 0660, replacing a stale one.
-func listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("socket directory: %w", err)
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&fs.ModeSocket == 0 {
-			return nil, fmt.Errorf("%s exists and is not a socket: choose another --socket or remove it", path)
-		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("a daemon already listens on %s", path)
-		}
-		os.Remove(path)
-	}
-	old := syscall.Umask(0o117)
-	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	return ln, nil
 }

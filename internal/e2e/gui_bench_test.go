@@ -42,8 +42,8 @@ func BenchmarkGUIServicesFifty(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	base := l.URL[:strings.Index(l.URL, "/login")]
-	s := newHTTPSession(b, base, l.URL)
+	base := strings.TrimSuffix(l.URL, "/login")
+	s := newHTTPSession(b, base, l.URL, l.Token)
 
 	start := time.Now()
 	resp, page := s.get(b, "/")

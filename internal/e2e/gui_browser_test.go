@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -39,26 +40,61 @@ func startGUIDaemon(t *testing.T, extra ...string) *guiDaemon {
 	tmp := backendTempDir(t)
 	d := startDaemon(t, filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock"), extra...)
 	g := &guiDaemon{daemon: d}
-	u, err := url.Parse(g.loginURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.base = "http://" + u.Host
+	g.loginFile(t)
 	return g
 }
 
-// loginURL asks the daemon, through the CLI, for a one-time login URL.
-func (g *guiDaemon) loginURL(t *testing.T) string {
+// loginFile asks the daemon, through the CLI, for a one-time login, and
+// returns the login file the CLI wrote (g.base is set from the GUI's
+// address it printed).
+func (g *guiDaemon) loginFile(t testing.TB) string {
 	t.Helper()
-	out, errOut, code := g.cli("gui", "--no-open", "-o", "json")
+	out, errOut, code := cli(g.t, []string{"TAILS_SERVER_SOCKET=" + g.socket}, "gui", "--no-open", "-o", "json")
 	if code != 0 {
 		t.Fatalf("tails-server gui: exit %d: %s", code, errOut)
 	}
-	m := regexp.MustCompile(`"url": "(http://127\.0\.0\.1:\d+/login\?token=[A-Za-z0-9_-]+)"`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("tails-server gui printed no login URL:\n%s", out)
+	var l struct{ File, URL string }
+	if err := json.Unmarshal([]byte(out), &l); err != nil || l.File == "" || !regexp.MustCompile(`^http://127\.0\.0\.1:\d+/$`).MatchString(l.URL) {
+		t.Fatalf("tails-server gui printed no login file and GUI address (%v):\n%s", err, out)
 	}
-	return m[1]
+	g.base = strings.TrimSuffix(l.URL, "/")
+	return l.File
+}
+
+var (
+	loginAction = regexp.MustCompile(`<form id="login" method="post" action="(http://127\.0\.0\.1:\d+/login)">`)
+	loginToken  = regexp.MustCompile(`name="token" value="([A-Za-z0-9_-]{43})"`)
+)
+
+// readLoginFile returns the form action and the token of a login file.
+func readLoginFile(t testing.TB, file string) (action, token string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, k := loginAction.FindSubmatch(b), loginToken.FindSubmatch(b)
+	if a == nil || k == nil {
+		t.Fatalf("login file %s has no form with a token:\n%s", file, b)
+	}
+	return string(a[1]), string(k[1])
+}
+
+// postLogin sends a login file's form as a browser does (Origin "null",
+// the origin of a file:// page).
+func postLogin(hc *http.Client, action, token string) (*http.Response, error) {
+	req, _ := http.NewRequest(http.MethodPost, action, strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "null")
+	return hc.Do(req)
+}
+
+// session logs in over HTTP with a fresh login file.
+func (g *guiDaemon) session(t testing.TB) *httpSession {
+	t.Helper()
+	file := g.loginFile(t)
+	action, token := readLoginFile(t, file)
+	return newHTTPSession(t, g.base, action, token)
 }
 
 // guiCatalog writes a catalog dir with one extra service, "guidemo" (the
@@ -223,17 +259,17 @@ type httpSession struct {
 // noRedirect keeps 303s visible to the tests.
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-func newHTTPSession(t testing.TB, base, loginURL string) *httpSession {
+func newHTTPSession(t testing.TB, base, action, token string) *httpSession {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	s := &httpSession{hc: &http.Client{Jar: jar, CheckRedirect: noRedirect, Timeout: 30 * time.Second}, base: base}
-	resp, err := s.hc.Get(loginURL)
+	resp, err := postLogin(s.hc, action, token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("login: %s", resp.Status)
+	if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 1 {
+		t.Fatalf("login: %s %v", resp.Status, resp.Cookies())
 	}
 	return s
 }

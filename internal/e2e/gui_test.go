@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -32,7 +33,7 @@ func TestGUIBrowser(t *testing.T) {
 	dl := t.TempDir()
 	ctx := newBrowser(t, dl)
 
-	step(t, ctx, 30*time.Second, "log in", chromedp.Navigate(g.loginURL(t)), chromedp.WaitVisible(chromedp.CSS("ul.services")))
+	step(t, ctx, 30*time.Second, "log in", chromedp.Navigate("file://"+g.loginFile(t)), chromedp.WaitVisible(chromedp.CSS("ul.services")))
 	shot(t, ctx, "01-services")
 	list := text(t, ctx, "ul.services")
 	for _, want := range []string{"Web server", "GUI demo site", "Not installed"} {
@@ -229,7 +230,7 @@ func timeout(ctx context.Context, d time.Duration) context.Context {
 }
 
 // TestGUIRefusals: without a session the GUI answers the login page and
-// no data; a used login link is refused; a forged or missing CSRF token
+// no data; a used login is refused; a forged or missing CSRF token
 // gets 403 and changes nothing; a foreign Host header is refused.
 func TestGUIRefusals(t *testing.T) {
 	requireNet(t)
@@ -278,10 +279,21 @@ func TestGUIRefusals(t *testing.T) {
 		}
 	})
 
-	t.Run("a login link works once", func(t *testing.T) {
-		u := g.loginURL(t)
-		resp, _ := get(strings.TrimPrefix(u, g.base))
-		if resp.StatusCode != http.StatusSeeOther {
+	t.Run("a login works once", func(t *testing.T) {
+		action, token := readLoginFile(t, g.loginFile(t))
+		if action != g.base+"/login" {
+			t.Fatalf("the login file posts to %s, the GUI is at %s", action, g.base)
+		}
+		// The token in a URL, as login links had it, opens no session.
+		if resp, _ := get("/login?token=" + token); resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 0 {
+			t.Fatalf("token in the URL: %s %v", resp.Status, resp.Cookies())
+		}
+		resp, err := postLogin(hc, action, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("first use: %s", resp.Status)
 		}
 		var c *http.Cookie
@@ -293,17 +305,30 @@ func TestGUIRefusals(t *testing.T) {
 		if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" {
 			t.Fatalf("session cookie %+v", c)
 		}
-		resp, body := get(strings.TrimPrefix(u, g.base))
-		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 || !strings.Contains(body, "used already or has expired") {
+		waitFor(t, 30*time.Second, "the daemon's log says whose session opened", func() error {
+			if !strings.Contains(g.log.String(), "GUI session opened for uid 0") {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+		if strings.Contains(g.log.String(), token) {
+			t.Fatalf("the daemon's log holds the login token:\n%s", g.log)
+		}
+		resp, err = postLogin(hc, action, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 || !strings.Contains(string(body), "used already or has expired") {
 			t.Fatalf("second use: %s %v\n%s", resp.Status, resp.Cookies(), body)
 		}
-		resp, _ = get("/login?token=forged")
-		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
-			t.Fatalf("forged token: %s", resp.Status)
+		if resp, err = postLogin(hc, action, "forged"); err != nil || resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+			t.Fatalf("forged token: %v %v", resp, err)
 		}
 	})
 
-	s := newHTTPSession(t, g.base, g.loginURL(t))
+	s := g.session(t)
 	token := s.csrf(t)
 
 	t.Run("foreign Host header is refused", func(t *testing.T) {
@@ -409,7 +434,7 @@ func TestGUIRefusals(t *testing.T) {
 }
 
 // TestGUIListenFlag: the GUI listens on 127.0.0.1 only; with
-// --gui-listen off there is no login URL, and the CLI says why.
+// --gui-listen off there is no login, and the CLI says why.
 func TestGUIListenFlag(t *testing.T) {
 	requireNet(t)
 	tmp := backendTempDir(t)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -45,12 +44,7 @@ func TestOnionsSpreadOverTors(t *testing.T) {
 		t.Fatalf("settings does not say that 2 tors run, 2 onions each:\n%s", out)
 	}
 	g := &guiDaemon{daemon: d}
-	login := g.loginURL(t)
-	u, err := url.Parse(login)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, page := newHTTPSession(t, "http://"+u.Host, login).get(t, "/settings"); !regexp.MustCompile(`Further tors</dt><dd><span class="badge ok">ready</span>`).MatchString(page) {
+	if _, page := g.session(t).get(t, "/settings"); !regexp.MustCompile(`Further tors</dt><dd><span class="badge ok">ready</span>`).MatchString(page) {
 		t.Fatalf("the GUI's settings page does not show the second tor, ready:\n%s", page)
 	}
 

@@ -22,12 +22,20 @@ const (
 	sessionMaxAge    = 24 * time.Hour
 )
 
-// session is one logged-in browser.
+// session is one logged-in browser, for the user (uid) who asked for its
+// login through the API socket.
 type session struct {
+	uid     int
 	csrf    string
 	created time.Time
 	seen    time.Time
 	flash   []string
+}
+
+// pending is a login token not redeemed yet: for whom, until when.
+type pending struct {
+	uid int
+	exp time.Time
 }
 
 func randomToken() string {
@@ -36,8 +44,10 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// LoginURL mints a one-time login URL, valid for Config.TokenTTL.
-func (s *Server) LoginURL() (apitype.GUILogin, error) {
+// Login mints a one-time login token for uid (the API caller who asked),
+// valid for Config.TokenTTL. The answer's URL is the endpoint to POST the
+// token to, as the form field "token"; the URL holds no secret.
+func (s *Server) Login(uid int) (apitype.GUILogin, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.addr == "" {
@@ -46,13 +56,13 @@ func (s *Server) LoginURL() (apitype.GUILogin, error) {
 	now := time.Now()
 	var oldest [32]byte
 	var oldestExp time.Time
-	for h, exp := range s.tokens {
-		if now.After(exp) {
+	for h, p := range s.tokens {
+		if now.After(p.exp) {
 			delete(s.tokens, h)
 			continue
 		}
-		if oldestExp.IsZero() || exp.Before(oldestExp) {
-			oldest, oldestExp = h, exp
+		if oldestExp.IsZero() || p.exp.Before(oldestExp) {
+			oldest, oldestExp = h, p.exp
 		}
 	}
 	if len(s.tokens) >= maxPendingTokens {
@@ -60,25 +70,30 @@ func (s *Server) LoginURL() (apitype.GUILogin, error) {
 	}
 	tok := randomToken()
 	exp := now.Add(s.cfg.TokenTTL)
-	s.tokens[sha256.Sum256([]byte(tok))] = exp
-	return apitype.GUILogin{URL: "http://" + s.addr + "/login?token=" + tok, Expires: exp.UTC().Truncate(time.Second)}, nil
+	s.tokens[sha256.Sum256([]byte(tok))] = pending{uid: uid, exp: exp}
+	s.log.Info("GUI login minted", "uid", uid, "expires", exp.UTC().Truncate(time.Second))
+	return apitype.GUILogin{URL: "http://" + s.addr + "/login", Token: tok, Expires: exp.UTC().Truncate(time.Second)}, nil
 }
 
-// redeem consumes a login token: true once, for a token not expired.
-func (s *Server) redeem(tok string) bool {
+// redeem consumes a login token: the uid it was minted for, once, for a
+// token not expired.
+func (s *Server) redeem(tok string) (int, bool) {
 	if tok == "" || len(tok) > 100 {
-		return false
+		return 0, false
 	}
 	h := sha256.Sum256([]byte(tok))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	exp, ok := s.tokens[h]
+	p, ok := s.tokens[h]
 	delete(s.tokens, h)
-	return ok && time.Now().Before(exp)
+	if !ok || !time.Now().Before(p.exp) {
+		return 0, false
+	}
+	return p.uid, true
 }
 
-// newSession starts a session and returns its cookie value.
-func (s *Server) newSession() string {
+// newSession starts a session for uid and returns its cookie value.
+func (s *Server) newSession(uid int) string {
 	id := randomToken()
 	now := time.Now()
 	s.mu.Lock()
@@ -98,7 +113,7 @@ func (s *Server) newSession() string {
 	if len(s.sessions) >= maxSessions {
 		delete(s.sessions, lru)
 	}
-	s.sessions[sha256.Sum256([]byte(id))] = &session{csrf: randomToken(), created: now, seen: now}
+	s.sessions[sha256.Sum256([]byte(id))] = &session{uid: uid, csrf: randomToken(), created: now, seen: now}
 	return id
 }
 

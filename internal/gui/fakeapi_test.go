@@ -120,14 +120,7 @@ func serveFake(t *testing.T, f *fakeAPI) (*Server, *http.Client) {
 	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar, CheckRedirect: noRedirect}
-	lu, err := s.LoginURL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodGet, lu.URL, nil)
-	if resp, _ := fetch(t, hc, req); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("login: %s", resp.Status)
-	}
+	logIn(t, s, hc, 0)
 	return s, hc
 }
 

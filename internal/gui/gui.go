@@ -8,9 +8,12 @@
 // daemon only through internal/client over the daemon's own unix socket, so
 // it holds no service logic, and what the GUI shows is what the API says.
 //
-// Access: a one-time login URL, minted through the API (whose socket is
-// root/group-only), is exchanged for a session cookie (HttpOnly,
-// SameSite=Strict); every state change carries the session's CSRF token;
+// Access: a one-time login token, minted through the API (whose socket is
+// for root and the members of the daemon's group) for the uid that asked,
+// is POSTed to /login (never in a URL: the CLI's gui verb writes it into
+// a 0600 file of the caller's, which the browser opens) and exchanged for a
+// session cookie (HttpOnly, SameSite=Strict) bound to that uid; the GUI's
+// API calls say whom they are made for (client.WithCaller); every state change carries the session's CSRF token;
 // the Host header must be the listener's own (against DNS rebinding); the
 // Content-Security-Policy allows the page's own origin only and nothing is
 // loaded from anywhere else. The core flows are plain forms (POST, redirect,
@@ -46,7 +49,7 @@ type Config struct {
 	// Client reaches the daemon's API (its own socket).
 	Client *client.Client
 	Log    *slog.Logger
-	// TokenTTL is how long a login URL stays valid (default 2 minutes).
+	// TokenTTL is how long a login token stays valid (default 2 minutes).
 	TokenTTL time.Duration
 	// SessionTTL ends a session unused for that long (default 12 hours).
 	SessionTTL time.Duration
@@ -68,7 +71,7 @@ type Server struct {
 	mu       sync.Mutex
 	ln       net.Listener
 	addr     string // the listener's host:port, the only Host accepted
-	tokens   map[[32]byte]time.Time
+	tokens   map[[32]byte]pending
 	sessions map[[32]byte]*session
 	jobs     map[string]*job
 }
@@ -88,7 +91,7 @@ func New(cfg Config) *Server {
 		cfg.Log = slog.Default()
 	}
 	s := &Server{cfg: cfg, c: cfg.Client, log: cfg.Log,
-		tokens: map[[32]byte]time.Time{}, sessions: map[[32]byte]*session{}, jobs: map[string]*job{}}
+		tokens: map[[32]byte]pending{}, sessions: map[[32]byte]*session{}, jobs: map[string]*job{}}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.routes()
 	return s
@@ -112,7 +115,7 @@ func CheckListen(addr string) error {
 }
 
 // Listen opens the GUI's listener on addr (DefaultListen if empty); from
-// then on LoginURL works, and Serve serves.
+// then on Login works, and Serve serves.
 func (s *Server) Listen(addr string) error {
 	if addr == "" {
 		addr = DefaultListen

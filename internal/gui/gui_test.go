@@ -1,8 +1,10 @@
 package gui
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"tails-server/internal/apitype"
 	"tails-server/internal/client"
 )
 
@@ -54,37 +57,78 @@ func TestCheckListen(t *testing.T) {
 	}
 }
 
-func TestLoginTokens(t *testing.T) {
-	s := serve(t, Config{TokenTTL: 300 * time.Millisecond})
-	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar, CheckRedirect: noRedirect}
-	l, err := s.LoginURL()
+// loginReq is the request a login file's form sends: the token POSTed
+// from a file:// page (Origin "null").
+func loginReq(l apitype.GUILogin, token string) *http.Request {
+	req, _ := http.NewRequest(http.MethodPost, l.URL, strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "null")
+	return req
+}
+
+// logIn mints a login for uid and redeems it with hc.
+func logIn(t *testing.T, s *Server, hc *http.Client, uid int) {
+	t.Helper()
+	l, err := s.Login(uid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`^http://127\.0\.0\.1:\d+/login\?token=[A-Za-z0-9_-]{43}$`).MatchString(l.URL) {
-		t.Fatalf("login URL %q", l.URL)
+	if resp, body := fetch(t, hc, loginReq(l, l.Token)); resp.StatusCode != http.StatusOK || !strings.Contains(body, `http-equiv="refresh" content="0; url=/"`) {
+		t.Fatalf("login: %s\n%s", resp.Status, body)
 	}
-	req, _ := http.NewRequest(http.MethodGet, l.URL, nil)
-	if resp, _ := fetch(t, hc, req); resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+}
+
+func TestLoginTokens(t *testing.T) {
+	var logs bytes.Buffer
+	s := serve(t, Config{TokenTTL: 300 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, CheckRedirect: noRedirect}
+	l, err := s.Login(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The URL holds no secret: the token goes in a POST body.
+	if !regexp.MustCompile(`^http://127\.0\.0\.1:\d+/login$`).MatchString(l.URL) || !regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`).MatchString(l.Token) {
+		t.Fatalf("login %q, token of %d characters", l.URL, len(l.Token))
+	}
+	// The token in a URL, as the old login links had it, logs no one in.
+	req, _ := http.NewRequest(http.MethodGet, l.URL+"?token="+l.Token, nil)
+	if resp, _ := fetch(t, hc, req); resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 0 {
+		t.Fatalf("GET with the token in the URL: %s %v", resp.Status, resp.Cookies())
+	}
+	// From another site's page, with the right token: refused.
+	req = loginReq(l, l.Token)
+	req.Header.Set("Origin", "http://evil.example")
+	if resp, _ := fetch(t, hc, req); resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+		t.Fatalf("foreign Origin: %s %v", resp.Status, resp.Cookies())
+	}
+	l, _ = s.Login(1000)
+	if resp, _ := fetch(t, hc, loginReq(l, l.Token)); resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 1 {
 		t.Fatalf("first use: %s %v", resp.Status, resp.Cookies())
 	}
-	req, _ = http.NewRequest(http.MethodGet, l.URL, nil)
-	if resp, body := fetch(t, &http.Client{CheckRedirect: noRedirect}, req); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "used already") {
+	s.mu.Lock()
+	for _, ss := range s.sessions {
+		if ss.uid != 1000 {
+			t.Errorf("session of uid %d, minted for 1000", ss.uid)
+		}
+	}
+	s.mu.Unlock()
+	if !strings.Contains(logs.String(), "GUI session opened for uid 1000") || strings.Contains(logs.String(), l.Token) {
+		t.Errorf("log:\n%s", logs.String())
+	}
+	if resp, body := fetch(t, &http.Client{CheckRedirect: noRedirect}, loginReq(l, l.Token)); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "used already") {
 		t.Fatalf("second use: %s", resp.Status)
 	}
 	// An expired token is refused too.
-	l, _ = s.LoginURL()
+	l, _ = s.Login(1000)
 	time.Sleep(400 * time.Millisecond)
-	req, _ = http.NewRequest(http.MethodGet, l.URL, nil)
-	if resp, _ := fetch(t, &http.Client{CheckRedirect: noRedirect}, req); resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+	if resp, _ := fetch(t, &http.Client{CheckRedirect: noRedirect}, loginReq(l, l.Token)); resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
 		t.Fatalf("expired token: %s", resp.Status)
 	}
 	// Pending tokens are bounded: the oldest go first.
-	var urls []string
+	var last apitype.GUILogin
 	for range maxPendingTokens + 4 {
-		l, _ := s.LoginURL()
-		urls = append(urls, l.URL)
+		last, _ = s.Login(0)
 	}
 	s.mu.Lock()
 	n := len(s.tokens)
@@ -92,8 +136,7 @@ func TestLoginTokens(t *testing.T) {
 	if n != maxPendingTokens {
 		t.Fatalf("%d pending tokens, want %d", n, maxPendingTokens)
 	}
-	req, _ = http.NewRequest(http.MethodGet, urls[len(urls)-1], nil)
-	if resp, _ := fetch(t, &http.Client{CheckRedirect: noRedirect}, req); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := fetch(t, &http.Client{CheckRedirect: noRedirect}, loginReq(last, last.Token)); resp.StatusCode != http.StatusOK {
 		t.Fatalf("newest token: %s", resp.Status)
 	}
 }
@@ -103,9 +146,7 @@ func TestAccessControl(t *testing.T) {
 	base := "http://" + s.Addr()
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar, CheckRedirect: noRedirect}
-	l, _ := s.LoginURL()
-	req, _ := http.NewRequest(http.MethodGet, l.URL, nil)
-	fetch(t, hc, req)
+	logIn(t, s, hc, 0)
 	s.mu.Lock()
 	var csrf string
 	for _, ss := range s.sessions {
@@ -114,7 +155,7 @@ func TestAccessControl(t *testing.T) {
 	s.mu.Unlock()
 
 	// Host other than the listener's: refused, even with a session.
-	req, _ = http.NewRequest(http.MethodGet, base+"/", nil)
+	req, _ := http.NewRequest(http.MethodGet, base+"/", nil)
 	req.Host = "attacker.example"
 	if resp, _ := fetch(t, hc, req); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("foreign Host: %s", resp.Status)

@@ -35,8 +35,8 @@ type jobView struct {
 const enableTimeout = 30 * time.Minute
 
 // startEnable enables a service in the background; false if an enable the
-// GUI started is still running.
-func (s *Server) startEnable(name string) bool {
+// GUI started is still running. The enable is made for uid.
+func (s *Server) startEnable(name string, uid int) bool {
 	s.mu.Lock()
 	if j := s.jobs[name]; j != nil && j.running {
 		s.mu.Unlock()
@@ -46,7 +46,7 @@ func (s *Server) startEnable(name string) bool {
 	s.jobs[name] = j
 	s.mu.Unlock()
 	go func() {
-		ctx, cancel := context.WithTimeout(s.base, enableTimeout)
+		ctx, cancel := context.WithTimeout(client.WithCaller(s.base, uid), enableTimeout)
 		defer cancel()
 		svc, err := s.c.EnableStream(ctx, name, apitype.EnableRequest{}, func(p apitype.Progress) {
 			s.mu.Lock()

@@ -70,7 +70,7 @@ func serveWithAPI(t *testing.T) *guiSession {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: api.Handler(apiDaemon{m}, slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	srv := api.NewServer(apiDaemon{m}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 
@@ -82,12 +82,7 @@ func serveWithAPI(t *testing.T) *guiSession {
 	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	jar, _ := cookiejar.New(nil)
 	g := &guiSession{s: s, hc: &http.Client{Jar: jar, CheckRedirect: noRedirect}, base: "http://" + s.Addr()}
-	l, err := s.LoginURL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodGet, l.URL, nil)
-	fetch(t, g.hc, req)
+	logIn(t, s, g.hc, 0)
 	s.mu.Lock()
 	for _, ss := range s.sessions {
 		g.csrf = ss.csrf

@@ -259,7 +259,7 @@ func (s *Server) enable(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clearJob(name)
 	msg := ""
-	if !s.startEnable(name) {
+	if !s.startEnable(name, sessionFrom(r).uid) {
 		msg = "It is already starting."
 	}
 	s.redirect(w, r, svcURL(name, "status"), msg)

@@ -24,7 +24,8 @@ const apiTimeout = 30 * time.Second
 func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /static/{file}", s.static)
-	m.HandleFunc("GET /login", s.login)
+	m.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) { s.loginPage(w, r, http.StatusOK, "") })
+	m.HandleFunc("POST /login", s.login)
 	m.Handle("POST /logout", s.action(s.logout))
 	m.Handle("GET /{$}", s.page(s.servicesPage))
 	m.Handle("GET /services/{name}", s.page(s.servicePage))
@@ -117,19 +118,37 @@ func (s *Server) action(fn http.HandlerFunc) http.Handler {
 	})
 }
 
-// apiCtx is the context of the API calls made for one request.
+// apiCtx is the context of the API calls made for one request: they say
+// whom they are made for (the session's uid).
 func apiCtx(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), apiTimeout)
+	ctx := r.Context()
+	if ss := sessionFrom(r); ss != nil {
+		ctx = client.WithCaller(ctx, ss.uid)
+	}
+	return context.WithTimeout(ctx, apiTimeout)
 }
 
+// login exchanges a one-time token, POSTed as the form field "token" (by
+// the login file the CLI's gui verb writes, whose origin is "null"), for a
+// session of the uid the token was minted for. The answer is a page that
+// goes on to "/" by itself: a redirect would carry on the file's
+// cross-site navigation, on which the browser holds back the SameSite
+// cookie just set.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if !s.redeem(r.URL.Query().Get("token")) {
-		s.loginPage(w, r, http.StatusForbidden, "This login link was used already or has expired. Each link works once, for a short time.")
+	w.Header().Set("Cache-Control", "no-store")
+	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != "http://"+s.Addr() {
+		s.loginPage(w, r, http.StatusForbidden, "This login did not come from a login file of this computer, so it was refused.")
 		return
 	}
-	setSessionCookie(w, s.newSession())
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	uid, ok := s.redeem(r.PostFormValue("token"))
+	if !ok {
+		s.loginPage(w, r, http.StatusForbidden, "This login was used already or has expired. Each one works once, for a short time.")
+		return
+	}
+	setSessionCookie(w, s.newSession(uid))
+	s.log.Info(fmt.Sprintf("GUI session opened for uid %d", uid), "uid", uid)
+	s.render(w, r, http.StatusOK, &view{tmpl: "loggedin", title: "Logged in", enter: true})
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {

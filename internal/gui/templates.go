@@ -66,6 +66,8 @@ type view struct {
 	// refresh, without JavaScript, reloads the page every few seconds
 	// (while a service starts).
 	refresh bool
+	// enter goes on to the list of services at once (after login).
+	enter bool
 }
 
 // frag is a rendered live fragment.
@@ -83,6 +85,7 @@ type pageData struct {
 	Flash   []string
 	Events  string // the page's event stream, "" for none
 	Refresh bool
+	Enter   bool
 	Frags   map[string]frag
 	D       any
 	Authed  bool
@@ -106,7 +109,7 @@ func frags(t *template.Template, p *pageData, names []string) (map[string]frag, 
 }
 
 func (s *Server) pageData(r *http.Request, v *view) *pageData {
-	p := &pageData{Title: v.title, Nav: v.nav, D: v.data, Refresh: v.refresh}
+	p := &pageData{Title: v.title, Nav: v.nav, D: v.data, Refresh: v.refresh, Enter: v.enter}
 	if ss := sessionFrom(r); ss != nil {
 		p.Authed = true
 		p.CSRF = ss.csrf
