@@ -66,7 +66,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"daemon", "--state DIR --network testnet|system|public [--testnet-dir DIR] [--tor-control ADDR]", "run the daemon", runDaemon},
-		{"testnet", "up|down|env --dir DIR [--base-port N] [--timeout 180s]", "start, stop or describe the private Tor network", runTestnet},
+		{"testnet", "up|down|env --dir DIR [--base-port N] [--timeout 180s] | client start|env|add SERVICE --dir DIR", "start, stop or describe the private Tor network; its client tor with credentials", runTestnet},
 		{"list", "", "list the services", runList},
 		{"info", "SERVICE [--details] [--show-secrets]", "show a service and its options", runInfo},
 		{"status", "SERVICE", "show a service's state and last self-check", runStatus},

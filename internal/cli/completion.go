@@ -36,7 +36,7 @@ _tails_server() {
 	client)
 		[ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "add remove list show" -- "$cur")) ;;
 	testnet)
-		[ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "up down env" -- "$cur")) ;;
+		[ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "up down env client" -- "$cur")) ;;
 	isolation)
 		[ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "torrc apps run audit proxy bench" -- "$cur")) ;;
 	esac

@@ -63,6 +63,9 @@ func runDaemon(e *env, args []string) error {
 }
 
 func runTestnet(e *env, args []string) error {
+	if len(args) > 0 && args[0] == "client" {
+		return runTestnetClient(e, args[1:])
+	}
 	fs := flag.NewFlagSet("testnet", flag.ContinueOnError)
 	dir := fs.String("dir", "", "directory of the network (required)")
 	base := fs.Int("base-port", 0, "lay ports out from this one (0: pick free ports)")
@@ -73,7 +76,7 @@ func runTestnet(e *env, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageErr("testnet takes up, down or env")
+		return usageErr("testnet takes up, down, env or client")
 	}
 	if *dir == "" {
 		return usageErr("testnet %s needs --dir DIR", pos[0])
