@@ -4,13 +4,19 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"tails-server/internal/apitype"
 	"tails-server/internal/client"
 	"tails-server/internal/testnet"
 )
+
+// addReachWait bounds how long `testnet client add` waits for the
+// service to answer through the client tor.
+const addReachWait = 2 * time.Minute
 
 // testnetClientView is what `testnet client start|env|add` print.
 type testnetClientView struct {
@@ -23,6 +29,9 @@ type testnetClientView struct {
 	Client         string `yaml:"client,omitempty" json:"client,omitempty"`
 	OnionAddress   string `yaml:"onion_address,omitempty" json:"onion_address,omitempty"`
 	CredentialFile string `yaml:"credential_file,omitempty" json:"credential_file,omitempty"`
+	// Reachable says that a stream to the service's onion opened through
+	// this client tor, after the credential was added.
+	Reachable *bool `yaml:"reachable,omitempty" json:"reachable,omitempty"`
 }
 
 // runTestnetClient is `tails-server testnet client start|env|add`: a
@@ -92,10 +101,29 @@ func runTestnetClient(e *env, args []string) error {
 		}
 		v := clientView(c)
 		v.Service, v.Client, v.CredentialFile = svc, *clientName, path
-		if s, err := e.client().Info(e.ctx, svc, false); err == nil {
-			v.OnionAddress = s.OnionAddress
+		s, err := e.client().Info(e.ctx, svc, false)
+		if err != nil {
+			return err
 		}
-		return e.print(v)
+		v.OnionAddress = s.OnionAddress
+		var reachErr error
+		if s.OnionAddress != "" && s.OnionPort != 0 && s.State != apitype.StateDisabled && s.State != apitype.StateFailed {
+			// Return when the credential works, so that the next command
+			// reaches the service at once.
+			ctx, cancel := context.WithTimeout(e.ctx, addReachWait)
+			reachErr = c.WaitReachable(ctx, fmt.Sprintf("%s:%d", s.OnionAddress, s.OnionPort))
+			cancel()
+			ok := reachErr == nil
+			v.Reachable = &ok
+		}
+		if err := e.print(v); err != nil {
+			return err
+		}
+		if reachErr != nil {
+			return &exitError{code: ExitNotReachable, err: reachErr,
+				hint: fmt.Sprintf("the credential is in place; follow the service with `tails-server status %s`", svc)}
+		}
+		return nil
 	default:
 		return usageErr("unknown testnet client verb %q: use start, env or add", verb)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"tails-server/internal/socks"
 )
 
 // DefaultClientName is the name of the client tor `tails-server testnet
@@ -149,6 +151,31 @@ func (c *Client) reload(ctx context.Context) error {
 		case <-ctx.Done():
 			return fmt.Errorf("testnet: client tor %s did not reload within %v after SIGHUP%s", c.Name, reloadTimeout, quoteLog(c.Dir))
 		case <-tick.C:
+		}
+	}
+}
+
+// WaitReachable returns once a stream through the client tor to target
+// ("ADDRESS.onion:PORT") opens, trying again while tor refuses it. A
+// service given a new client publishes a new descriptor, and until the
+// client tor has fetched it, tor answers "wrong client authorization"
+// (for a second or two on this network). It gives up when ctx ends, with
+// the last refusal.
+func (c *Client) WaitReachable(ctx context.Context, target string) error {
+	var last error
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 30*time.Second)
+		conn, err := socks.Dial(attempt, c.SocksAddr, target, nil)
+		cancel()
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("testnet: %s not reachable through client tor %s: %v", target, c.Name, last)
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
