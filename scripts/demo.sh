@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `make demo`: a private Tor network on loopback, the daemon, and the
 # built-in web service published as a v3 onion with client authorization.
-# Prints the address and a credential, proves the page reachable with an
-# independent client tor, and stays up until Ctrl-C; then stops everything
-# it started.
+# Prints the address and a credential, proves the page reachable with the
+# demo's own client tor (`testnet client`), prints that tor's SOCKS port,
+# its ClientOnionAuthDir and how to add another service's credential, and
+# stays up until Ctrl-C (or SIGTERM, SIGHUP); then stops everything it
+# started, even when its output is gone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # TAILS_SERVER_BIN and TAILS_DEMO_DIR point the demo at another binary and
@@ -32,7 +34,7 @@ cleanup() {
 	[ -n "$cleaned" ] && return
 	cleaned=1
 	trap '' INT TERM HUP
-	local stopped=()
+	local stopped="" failed=""
 	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
 		kill -TERM "$daemon_pid" 2>/dev/null || true
 		for _ in $(seq 300); do
@@ -41,14 +43,15 @@ cleanup() {
 		done
 		kill -KILL "$daemon_pid" 2>/dev/null || true
 		wait "$daemon_pid" 2>/dev/null || true
-		stopped+=("the daemon")
+		stopped="the daemon, "
 	fi
 	if "$bin" testnet down --dir "$demo/net" >>"$demo/cleanup.log" 2>&1; then
-		stopped+=("the private network and the client tor")
+		stopped+="the private network and the client tor"
 	else
-		stopped+=("NOT the private network: see $demo/cleanup.log")
+		failed="demo: could not stop the private network: see $demo/cleanup.log"
 	fi
-	say "" "demo: stopped ${stopped[*]}"
+	say "" "demo: stopped ${stopped%, }"
+	[ -z "$failed" ] || say "$failed"
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
@@ -60,7 +63,9 @@ say "demo: starting the private Tor network in $demo/net"
 "$bin" testnet up --dir "$demo/net" >/dev/null
 
 say "demo: starting the daemon (log: $demo/daemon.log)"
-"$bin" daemon --state "$demo/state" --network testnet --testnet-dir "$demo/net" >"$demo/daemon.log" 2>&1 &
+# The daemon ignores SIGHUP (a closed terminal's), which would end it at
+# once: cleanup stops it in order, with SIGTERM.
+(trap '' HUP; exec "$bin" daemon --state "$demo/state" --network testnet --testnet-dir "$demo/net" >"$demo/daemon.log" 2>&1) &
 daemon_pid=$!
 for _ in $(seq 100); do
 	[ -S "$TAILS_SERVER_SOCKET" ] && break

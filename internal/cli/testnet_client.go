@@ -52,6 +52,9 @@ func runTestnetClient(e *env, args []string) error {
 	if *dir == "" {
 		return usageErr("testnet client %s needs --dir DIR (the network's directory)", pos[0])
 	}
+	if err := testnet.CheckName(*name); err != nil {
+		return usageErr("--name: %v", err)
+	}
 	net, err := testnet.Load(*dir)
 	if err != nil {
 		return &exitError{code: ExitFailure, err: err, hint: "start the network with `tails-server testnet up --dir " + *dir + "`"}

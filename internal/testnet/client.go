@@ -63,8 +63,8 @@ func (e *Env) StartClient(ctx context.Context, name string) (*Client, error) {
 
 // Client returns the running client tor name that StartClient started.
 func (e *Env) Client(name string) (*Client, error) {
-	if !torNameRE.MatchString(name) {
-		return nil, fmt.Errorf("testnet: bad client name %q (letters, digits, '.', '_' and '-', at most 100)", name)
+	if err := CheckName(name); err != nil {
+		return nil, err
 	}
 	dir := filepath.Join(e.Dir, extraDir, name)
 	torrc := filepath.Join(dir, torrcFile)
@@ -95,6 +95,14 @@ func (e *Env) Client(name string) (*Client, error) {
 		return nil, fmt.Errorf("testnet: client tor %s: no SocksPort in its log%s", name, quoteLog(dir))
 	}
 	return c, nil
+}
+
+// CheckName says whether name may name a client tor (or an extra tor).
+func CheckName(name string) error {
+	if !torNameRE.MatchString(name) {
+		return fmt.Errorf("testnet: bad client name %q (letters, digits, '.', '_' and '-', at most 100)", name)
+	}
+	return nil
 }
 
 var (
