@@ -25,7 +25,13 @@ export TAILS_SERVER_SOCKET=$demo/api.sock
 trap '' PIPE
 say() { { printf '%s\n' "$@"; } 2>/dev/null || true; }
 
-daemon_pid="" cleaned=""
+# One demo per directory: a second would stop the first one's network.
+if "$bin" list >/dev/null 2>&1; then
+	say "demo: a demo already runs in $demo (its daemon answers on $TAILS_SERVER_SOCKET): stop it first (Ctrl-C where it runs)" >&2
+	exit 1
+fi
+
+daemon_pid="" cleaned="" volatile=""
 # cleanup stops the daemon (and with it the onions and its tors), then the
 # private network and the demo's client tor, and only then reports. A
 # second Ctrl-C (or a SIGTERM, SIGHUP) while it runs is ignored, by the
@@ -45,6 +51,10 @@ cleanup() {
 		wait "$daemon_pid" 2>/dev/null || true
 		stopped="the daemon, "
 	fi
+	# Amnesic: what the daemon kept in its volatile root goes with it.
+	if [ -n "${volatile:-}" ] && ! { [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; }; then
+		rm -rf "$volatile" 2>/dev/null || true
+	fi
 	if "$bin" testnet down --dir "$demo/net" >>"$demo/cleanup.log" 2>&1; then
 		stopped+="the private network and the client tor"
 	else
@@ -59,13 +69,19 @@ trap 'cleanup; exit 143' TERM
 trap 'cleanup; exit 129' HUP
 
 "$bin" testnet down --dir "$demo/net" >/dev/null 2>&1 || true
+# The daemon's volatile root (its tor's state, the onions of services
+# without persistence) starts empty, as after a reboot: a tor state kept
+# from the previous run's network, whose relays are gone, kept the
+# daemon's tor from building circuits on the new one.
+volatile=/run/tails-server/demo-$(printf '%s' "$demo" | sha256sum | cut -c1-12)
+rm -rf "$volatile"
 say "demo: starting the private Tor network in $demo/net"
 "$bin" testnet up --dir "$demo/net" >/dev/null
 
 say "demo: starting the daemon (log: $demo/daemon.log)"
 # The daemon ignores SIGHUP (a closed terminal's), which would end it at
 # once: cleanup stops it in order, with SIGTERM.
-(trap '' HUP; exec "$bin" daemon --state "$demo/state" --network testnet --testnet-dir "$demo/net" >"$demo/daemon.log" 2>&1) &
+(trap '' HUP; exec "$bin" daemon --state "$demo/state" --volatile-dir "$volatile" --network testnet --testnet-dir "$demo/net" >"$demo/daemon.log" 2>&1) &
 daemon_pid=$!
 for _ in $(seq 100); do
 	[ -S "$TAILS_SERVER_SOCKET" ] && break
