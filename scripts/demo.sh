@@ -73,15 +73,19 @@ trap 'cleanup; exit 129' HUP
 # without persistence) starts empty, as after a reboot: a tor state kept
 # from the previous run's network, whose relays are gone, kept the
 # daemon's tor from building circuits on the new one.
-volatile=/run/tails-server/demo-$(printf '%s' "$demo" | sha256sum | cut -c1-12)
+hash=$(printf '%s' "$demo" | sha256sum | cut -c1-12)
+volatile=/run/tails-server/demo-$hash
 rm -rf "$volatile"
+# A table of its own, so that the demo never takes over the nftables table
+# of a daemon that runs for real (tails_server).
+table=tails_demo_$hash
 say "demo: starting the private Tor network in $demo/net"
 "$bin" testnet up --dir "$demo/net" >/dev/null
 
 say "demo: starting the daemon (log: $demo/daemon.log)"
 # The daemon ignores SIGHUP (a closed terminal's), which would end it at
 # once: cleanup stops it in order, with SIGTERM.
-(trap '' HUP; exec "$bin" daemon --state "$demo/state" --volatile-dir "$volatile" --network testnet --testnet-dir "$demo/net" >"$demo/daemon.log" 2>&1) &
+(trap '' HUP; exec "$bin" daemon --state "$demo/state" --volatile-dir "$volatile" --firewall-table "$table" --network testnet --testnet-dir "$demo/net" >"$demo/daemon.log" 2>&1) &
 daemon_pid=$!
 for _ in $(seq 100); do
 	[ -S "$TAILS_SERVER_SOCKET" ] && break
