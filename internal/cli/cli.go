@@ -114,6 +114,7 @@ func init() {
 			{name: "up", args: "--dir DIR [--base-port N] [--timeout 180s] [--tor PATH]", summary: "start the private network; returns when a client stream works"},
 			{name: "down", args: "--dir DIR", summary: "stop what `testnet up` started (by pid file); safe twice"},
 			{name: "env", args: "--dir DIR", summary: "print the client SOCKS and control addresses, the cookie path and the join torrc"},
+			{name: "client", args: "start|env|add SERVICE --dir DIR [--name demo] [--client demo]", summary: "a client tor of the private network that holds credentials: start it, describe it, or give it a service's credential (reloaded, waits until the service answers)"},
 		}},
 		{name: "list", summary: "list the services", run: runList},
 		{name: "info", args: "SERVICE [--details] [--show-secrets]", summary: "show a service and its options", run: runInfo},

@@ -64,6 +64,9 @@ func runDaemon(e *env, args []string) error {
 }
 
 func runTestnet(e *env, args []string) error {
+	if len(args) > 0 && args[0] == "client" {
+		return runTestnetClient(e, args[1:])
+	}
 	fs := flag.NewFlagSet("testnet", flag.ContinueOnError)
 	dir := fs.String("dir", "", "directory of the network (required)")
 	base := fs.Int("base-port", 0, "lay ports out from this one (0: pick free ports)")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -274,7 +275,13 @@ func FreePort() (int, error) {
 }
 
 // freePorts returns n distinct free ports on 127.0.0.1, holding them all
-// open until each is chosen so that none repeats.
+// open until each is chosen so that none repeats. They are drawn at random
+// below the kernel's ephemeral range (ip_local_port_range): a port the
+// kernel picked for us there is free only until the next outgoing
+// connection of any process takes it, and with several tors and tests at
+// work that happened between our check and tor's bind ("Address already
+// in use"). Below the range only a listener asking for that very port can
+// take it.
 func freePorts(n int) ([]int, error) {
 	var lns []net.Listener
 	defer func() {
@@ -282,14 +289,34 @@ func freePorts(n int) ([]int, error) {
 			ln.Close()
 		}
 	}()
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	lo, hi := listenRange()
+	ports := make([]int, 0, n)
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 100*n {
+			return nil, fmt.Errorf("testnet: no %d free ports between %d and %d on 127.0.0.1", n, lo, hi)
+		}
+		p := lo + rand.IntN(hi-lo)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
-			return nil, fmt.Errorf("testnet: finding a free port: %w", err)
+			continue
 		}
 		lns = append(lns, ln)
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		ports = append(ports, p)
 	}
 	return ports, nil
+}
+
+// listenRange is where freePorts draws from: from 10000 up to the start of
+// the kernel's ephemeral range (32768 by default).
+func listenRange() (lo, hi int) {
+	lo, hi = 10000, 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	var start, end int
+	if _, err := fmt.Sscan(string(b), &start, &end); err == nil && start > lo+1000 {
+		hi = start
+	}
+	return lo, hi
 }

@@ -12,7 +12,9 @@
 // seconds while the relays' caches fill); the tors run in
 // their own sessions and outlive the caller, until Down stops them. Load
 // reads the description Up leaves in DIR/env.yaml, and Env.StartTor adds an
-// extra tor (a second client, an onion service host) that joins the network.
+// extra tor (a second client, an onion service host) that joins the network;
+// Env.StartClient adds one that outlives its caller, the demo's client, to
+// which Client.AddCredential gives onion services' credentials.
 //
 // Layout of DIR (created 0700):
 //
@@ -22,7 +24,8 @@
 //	<node>/data/          its DataDirectory (authority keys in data/keys)
 //	<node>/notice.log     its log; stdout.log holds what it printed before
 //	<node>/tor.pid        its pid
-//	extra/<name>/         the same for each tor started by Env.StartTor
+//	extra/<name>/         the same for each tor started by Env.StartTor or
+//	                      Env.StartClient (whose auth/ is its ClientOnionAuthDir)
 //
 // With Options.BasePort B, node i of the list above (auth1 is 0, client
 // is 7) uses B+10i as ORPort, B+10i+1 as DirPort (authorities), B+10i+2 as

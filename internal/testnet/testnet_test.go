@@ -1,6 +1,7 @@
 package testnet
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -206,6 +208,36 @@ func TestUpDown(t *testing.T) {
 	}
 	requireNothingRunning(t, tr.Dir)
 
+	// A client tor with credentials, which outlives its caller until Down.
+	cl, err := env.StartClient(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, cl.SocksAddr, target)
+	if again, err := env.StartClient(ctx, "demo"); err != nil || again.PID != cl.PID || again.SocksAddr != cl.SocksAddr {
+		t.Errorf("StartClient on a running client: %+v, %v; want the running one %+v", again, err, cl)
+	}
+	if sid := session(t, cl.PID); sid != strconv.Itoa(cl.PID) {
+		t.Errorf("client tor: session %s; want a session of its own (it outlives its caller)", sid)
+	}
+	if b, err := os.ReadFile(filepath.Join(cl.Dir, torrcFile)); err != nil || strings.Contains(string(b), "__OwningControllerProcess") {
+		t.Errorf("client torrc ties it to its caller: %v\n%s", err, b)
+	}
+	// A well-formed credential (of an onion that does not exist): written
+	// 0600 and read by tor at its reload.
+	cred := strings.Repeat("a", 56) + ":descriptor:x25519:" + strings.Repeat("A", 52)
+	path, err := cl.AddCredential(ctx, "web", cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 || filepath.Dir(path) != cl.AuthDir {
+		t.Errorf("credential file %s: %v, %v", path, fi, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != cred+"\n" {
+		t.Errorf("credential file holds %q", b)
+	}
+	roundTrip(t, cl.SocksAddr, target) // still serving after the reload
+
 	// Down.
 	dstart := time.Now()
 	if err := Down(dir); err != nil {
@@ -218,6 +250,12 @@ func TestUpDown(t *testing.T) {
 			t.Errorf("node %s (pid %d) still runs", n.Name, n.PID)
 		}
 	}
+	if ourTor(cl.PID, filepath.Join(cl.Dir, torrcFile)) {
+		t.Errorf("client tor %d still runs after Down", cl.PID)
+	}
+	if _, err := env.Client("demo"); err == nil {
+		t.Error("Client finds the client tor after Down")
+	}
 	if _, err := Load(dir); err == nil {
 		t.Error("Load works after Down")
 	}
@@ -227,6 +265,17 @@ func TestUpDown(t *testing.T) {
 	if err := Down(filepath.Join(dir, "nonexistent")); err != nil {
 		t.Errorf("Down on a missing dir: %v", err)
 	}
+}
+
+// session returns the session id of process pid, from /proc.
+func session(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])) // state ppid pgrp session ...
+	return f[3]
 }
 
 // fakeTor writes a tor wrapper that adds a bad option to the torrc of the

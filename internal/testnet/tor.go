@@ -49,6 +49,14 @@ var torNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 // log. The tor also exits by itself about 15 s after this process does
 // (__OwningControllerProcess).
 func (e *Env) StartTor(ctx context.Context, name string, extra []string) (*Tor, error) {
+	return e.startExtra(ctx, name, extra, false, nil)
+}
+
+// startExtra is StartTor; with detach the tor runs in a session of its
+// own and without __OwningControllerProcess, so that it outlives this
+// process until Down stops it. It creates dirs (0700) in the tor's fresh
+// directory before starting it.
+func (e *Env) startExtra(ctx context.Context, name string, extra []string, detach bool, dirs []string) (*Tor, error) {
 	if !torNameRE.MatchString(name) {
 		return nil, fmt.Errorf("testnet: bad tor name %q (letters, digits, '.', '_' and '-', at most 100)", name)
 	}
@@ -70,8 +78,10 @@ func (e *Env) StartTor(ctx context.Context, name string, extra []string) (*Tor, 
 	if err := os.RemoveAll(t.Dir); err != nil {
 		return nil, fmt.Errorf("testnet: %w", err)
 	}
-	if err := os.MkdirAll(t.DataDir, dirPerm); err != nil {
-		return nil, fmt.Errorf("testnet: %w", err)
+	for _, d := range append([]string{t.DataDir}, dirs...) {
+		if err := os.MkdirAll(d, dirPerm); err != nil {
+			return nil, fmt.Errorf("testnet: %w", err)
+		}
 	}
 	lines := []string{
 		fmt.Sprintf("# Extra tor %s joined to the private Tor network in %s; written by tails-server testnet.", name, e.Dir),
@@ -84,13 +94,15 @@ func (e *Env) StartTor(ctx context.Context, name string, extra []string) (*Tor, 
 		"ControlPort 127.0.0.1:auto",
 		"CookieAuthentication 1",
 		"CookieAuthFile " + t.CookiePath,
-		fmt.Sprintf("__OwningControllerProcess %d", os.Getpid()),
+	}
+	if !detach {
+		lines = append(lines, fmt.Sprintf("__OwningControllerProcess %d", os.Getpid()))
 	}
 	lines = append(lines, extra...)
 	if err := writeFileAtomic(filepath.Join(t.Dir, torrcFile), []byte(strings.Join(lines, "\n")+"\n"), filePerm); err != nil {
 		return nil, err
 	}
-	p, err := startTor(torBin, name, t.Dir, false)
+	p, err := startTor(torBin, name, t.Dir, detach)
 	if err != nil {
 		return nil, err
 	}
