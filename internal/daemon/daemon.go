@@ -117,8 +117,18 @@ func (d *daemon) Status() apitype.Daemon {
 		Started:       d.started,
 		Tor:           tors[0],
 		MoreTors:      tors[1:],
+		Checker:       d.checkerStatus(),
 		CatalogErrors: d.catalogErrors,
 	}
+}
+
+func (d *daemon) checkerStatus() *apitype.Tor {
+	c := d.tors.Checker()
+	if c == nil {
+		return nil
+	}
+	st := c.Status()
+	return &st
 }
 
 // Settings returns the global settings.
@@ -220,6 +230,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := torsup.New(tcfg).Check(); err != nil {
 		return err
 	}
+	if os.Getuid() == 0 {
+		// The daemon's own tors (and its checker, in system mode too)
+		// run as a user of their own, not as root.
+		if err := torsup.EnsureUser(torsup.TorUser); err != nil {
+			return err
+		}
+		tcfg.User = torsup.TorUser
+	}
 	iso, err := setupIsolation(ctx, cfg, &tcfg)
 	if err != nil {
 		return fmt.Errorf("isolation policy: %w", err)
@@ -231,6 +249,19 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 
+	if tcfg.User != "" {
+		// The tors' DataDirectories are in these roots (in system mode
+		// the checker's only, in the volatile one).
+		roots := []string{cfg.VolatileDir}
+		if cfg.Network != torsup.System {
+			roots = append(roots, cfg.StateDir)
+		}
+		for _, dir := range roots {
+			if err := torsup.CheckReachable(tcfg.User, dir); err != nil {
+				return err
+			}
+		}
+	}
 	st, err := store.Open(cfg.StateDir, cfg.VolatileDir)
 	if err != nil {
 		return err
@@ -247,6 +278,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	tors := torsup.NewPool(sup, cfg.OnionsPerTor)
 	tors.SetDataDir(st.TorDataDir(settings.PersistTorState))
+	// The checker keeps nothing worth keeping: it starts from the first
+	// tor's guards (Pool.Run).
+	checker := tors.AddChecker(filepath.Join(st.Volatile, "tor-checker"))
 	d := &daemon{cfg: cfg, started: time.Now().UTC().Truncate(time.Second), sup: sup, tors: tors, store: st}
 	if cfg.CatalogDir == "" {
 		cfg.CatalogDir = catalog.DefaultDir
@@ -264,7 +298,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		fw = &firewall.Firewall{Table: cfg.FirewallTable}
 	}
-	d.svcs, err = services.New(st, poolTors{tors}, cat, services.Options{Firewall: fw, TorUID: sup.TorUID, CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
+	d.svcs, err = services.New(st, poolTors{tors}, cat, services.Options{Firewall: fw, TorUID: sup.TorUID, Checker: checker, CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
 	if err != nil {
 		return fmt.Errorf("loading services: %w", err)
 	}
