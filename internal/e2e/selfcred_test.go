@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"tails-server/internal/client"
 	"tails-server/internal/isolation"
 	"tails-server/internal/socks"
 	"tails-server/internal/testenv"
@@ -51,7 +53,7 @@ func TestSelfCheckCredentialServesNoOtherProcess(t *testing.T) {
 	var proxies []string
 	plain := map[string]bool{} // SOCKS ports without ExtendedErrors
 	for _, p := range tors {
-		ls, pl := socksListeners(t, p.dataDir)
+		ls, pl := socksListeners(t, controlAddr(t, p.dataDir))
 		proxies = append(proxies, ls...)
 		for _, l := range pl {
 			plain[l] = true
@@ -59,6 +61,34 @@ func TestSelfCheckCredentialServesNoOtherProcess(t *testing.T) {
 	}
 	t.Logf("SOCKS ports of the daemon's %d tors: %s", len(tors), strings.Join(proxies, " "))
 
+	waitRefused(t, proxies, plain, targets)
+
+	// The self-check, meanwhile, still gets in.
+	attacked := time.Now()
+	for i := range 2 {
+		name := fmt.Sprintf("site%02d", i)
+		waitFor(t, 90*time.Second, name+" checked reachable after the attack", func() error {
+			s := d.service(name)
+			if c := s.Details.LastCheck; !s.Reachable || c == nil || !c.OK || c.Time.Before(attacked) {
+				return fmt.Errorf("state %s: %s", s.State, s.Error)
+			}
+			return nil
+		})
+	}
+
+	for _, p := range tors {
+		if p.uid == 0 {
+			t.Errorf("tor %d (DataDirectory %s) runs as root", p.pid, p.dataDir)
+		}
+	}
+}
+
+// waitRefused waits until nobody is refused every target through every
+// proxy: with 0xF4 or 0xF5 where tor tells onion errors apart, with any
+// refusal on a port without ExtendedErrors (plain), and at the connection
+// to the checker's unix socket. One success ends the test.
+func waitRefused(t *testing.T, proxies []string, plain map[string]bool, targets []string) {
+	t.Helper()
 	waitFor(t, 150*time.Second, "every SOCKS port refuses nobody", func() error {
 		var pending []string
 		for _, r := range attackAsNobody(t, proxies, targets) {
@@ -80,25 +110,64 @@ func TestSelfCheckCredentialServesNoOtherProcess(t *testing.T) {
 		}
 		return nil
 	})
+}
 
-	// The self-check, meanwhile, still gets in.
+// TestSystemModeSelfCheckCredential: attached to a system tor, whose SOCKS
+// port every application of the machine uses, the daemon gives that tor
+// no credential: nobody is refused through it (and at the checker's
+// socket), and the self-check passes.
+func TestSystemModeSelfCheckCredential(t *testing.T) {
+	requireNet(t)
+	testenv.RequireRoot(t, "the attacker runs as nobody")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sys, err := tnet.StartTor(ctx, fmt.Sprintf("system-cred-%d", time.Now().UnixNano()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Stop()
+	tmp := t.TempDir()
+	socket := filepath.Join(tmp, "api.sock")
+	d := &daemon{t: t, state: filepath.Join(tmp, "state"), socket: socket, log: &syncBuffer{}}
+	torReachable(t, d.state)
+	d.cmd = exec.Command(bin, "daemon", "--firewall-table", firewallTable(d.state), "--state", d.state, "--volatile-dir", d.state+"-volatile",
+		"--network", "system", "--tor-control", sys.ControlAddr, "--socket", socket, "--gui-listen", "off", "--check-interval", "10s")
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.stop)
+	waitFor(t, 30*time.Second, "daemon API", func() error {
+		_, err := client.New(socket).Daemon(context.Background())
+		return err
+	})
+	if out := d.mustCLI("enable", "web", "--wait", "150s"); !strings.Contains(out, "reachable: true") {
+		t.Fatalf("enable web:\n%s", out)
+	}
+	target := d.service("web").OnionAddress + ":80"
+	proxies, plainList := socksListeners(t, sys.ControlAddr)
+	plain := map[string]bool{}
+	for _, l := range plainList {
+		plain[l] = true
+	}
+	waitRefused(t, proxies, plain, []string{target})
+	tors := daemonTors(t, d.cmd.Process.Pid)
+	if len(tors) != 1 || tors[0].uid == 0 {
+		t.Fatalf("daemon's tors in system mode %+v: want the checker alone, not as root", tors)
+	}
+	ls, pl := socksListeners(t, controlAddr(t, tors[0].dataDir))
+	for _, l := range pl {
+		plain[l] = true
+	}
+	waitRefused(t, ls, plain, []string{target})
 	attacked := time.Now()
-	for i := range 2 {
-		name := fmt.Sprintf("site%02d", i)
-		waitFor(t, 90*time.Second, name+" checked reachable after the attack", func() error {
-			s := d.service(name)
-			if c := s.Details.LastCheck; !s.Reachable || c == nil || !c.OK || c.Time.Before(attacked) {
-				return fmt.Errorf("state %s: %s", s.State, s.Error)
-			}
-			return nil
-		})
-	}
-
-	for _, p := range tors {
-		if p.uid == 0 {
-			t.Errorf("tor %d (DataDirectory %s) runs as root", p.pid, p.dataDir)
+	waitFor(t, 90*time.Second, "web checked reachable after the attack", func() error {
+		s := d.service("web")
+		if c := s.Details.LastCheck; !s.Reachable || c == nil || !c.OK || c.Time.Before(attacked) {
+			return fmt.Errorf("state %s: %s", s.State, s.Error)
 		}
-	}
+		return nil
+	})
 }
 
 // daemonTor is a tor process the daemon started.
@@ -151,18 +220,25 @@ func daemonTors(t *testing.T, daemonPID int) []daemonTor {
 	return out
 }
 
-// socksListeners asks the tor of dataDir, on its control port (as root,
-// with its cookie), for all its SOCKS listeners, and for those of them
-// configured without ExtendedErrors.
-func socksListeners(t *testing.T, dataDir string) (all, plain []string) {
+// controlAddr reads the control port a launched tor wrote to its
+// DataDirectory.
+func controlAddr(t *testing.T, dataDir string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dataDir, "control-port"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return strings.TrimPrefix(strings.TrimSpace(string(b)), "PORT=")
+}
+
+// socksListeners asks the tor at control address ctl (as root, with its
+// cookie) for all its SOCKS listeners, and for those of them configured
+// without ExtendedErrors.
+func socksListeners(t *testing.T, ctl string) (all, plain []string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := tor.Dial(ctx, "tcp", strings.TrimPrefix(strings.TrimSpace(string(b)), "PORT="))
+	c, err := tor.Dial(ctx, "tcp", ctl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,11 +357,20 @@ func socksAttack(spec, out string) int {
 
 // TestDaemonTorsRunAsTheirOwnUser: the daemon's tors, its checker included,
 // run as a user of their own, not as root, and their DataDirectories are
-// that user's, closed to others.
+// that user's, closed to others, the one an older daemon left as root's
+// included.
 func TestDaemonTorsRunAsTheirOwnUser(t *testing.T) {
 	requireNet(t)
 	testenv.RequireRoot(t, "the daemon runs as root and drops its tors' privileges")
 	tmp := t.TempDir()
+	// What a daemon that ran tor as root left: root's DataDirectory.
+	old := filepath.Join(tmp, "state-volatile", "tor")
+	if err := os.MkdirAll(filepath.Join(old, "keys"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "state"), []byte("# Tor state file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d := startDaemon(t, filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock"), "--gui-listen", "off")
 	waitFor(t, 90*time.Second, "tor ready", func() error {
 		if st := d.status(); st.Tor.State != "ready" || (st.Checker != nil && st.Checker.State != "ready") {
