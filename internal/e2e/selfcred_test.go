@@ -399,3 +399,42 @@ func TestDaemonTorsRunAsTheirOwnUser(t *testing.T) {
 		t.Errorf("%d tors under the daemon, checker %+v: want the first tor and the checker", len(tors), st.Checker)
 	}
 }
+
+// TestCheckerRestartRestoresCredential: the checker tor killed, the
+// supervisor starts it again without the daemon's credentials (they live
+// in its memory only); the next self-check, refused with "missing client
+// authorization", gives the new checker the credential again and passes,
+// and the onion is not re-published for the checker's absence.
+func TestCheckerRestartRestoresCredential(t *testing.T) {
+	requireNet(t)
+	tmp := t.TempDir()
+	d := startDaemon(t, filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock"), "--gui-listen", "off", "--check-interval", "3s")
+	if out := d.mustCLI("enable", "web", "--wait", "150s"); !strings.Contains(out, "reachable: true") {
+		t.Fatalf("enable web:\n%s", out)
+	}
+	st := d.status()
+	if st.Checker == nil || st.Checker.PID == 0 {
+		t.Fatalf("no checker tor in the daemon's status: %+v", st.Checker)
+	}
+	killed := time.Now()
+	if err := syscall.Kill(st.Checker.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 120*time.Second, "a passing self-check through the new checker", func() error {
+		now := d.status()
+		if now.Checker == nil || now.Checker.Restarts < 1 || now.Checker.PID == st.Checker.PID {
+			return fmt.Errorf("checker %+v", now.Checker)
+		}
+		s := d.service("web")
+		if c := s.Details.LastCheck; c == nil || !c.OK || c.Time.Before(killed) {
+			return fmt.Errorf("state %s: %s", s.State, s.Error)
+		}
+		return nil
+	})
+	if !strings.Contains(d.log.String(), "self-check credential restored") {
+		t.Fatalf("the new checker passed without the credential restored:\n%s", d.log)
+	}
+	if n := d.service("web").Details.Republished; n != 0 {
+		t.Fatalf("web re-published %d times while only the checker restarted", n)
+	}
+}

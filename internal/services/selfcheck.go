@@ -112,12 +112,22 @@ func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 	port := s.def.OnionPorts[0].Virtual
 	s.mu.Unlock()
 	err := func() error {
-		proxy := m.checkTor(s).SocksAddr()
+		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		ct := m.checkTor(s)
+		// A checker that restarts (or still bootstraps) says nothing of
+		// the service: wait for it rather than count a failure.
+		if w, ok := ct.(interface {
+			WaitReady(context.Context) (*tor.Conn, error)
+		}); ok {
+			if _, err := w.WaitReady(cctx); err != nil {
+				return fmt.Errorf("the checker tor: %w", err)
+			}
+		}
+		proxy := ct.SocksAddr()
 		if proxy == "" {
 			return errors.New("tor has no SOCKS port")
 		}
-		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
 		target := fmt.Sprintf("%s:%d", host, port)
 		conn, err := socks.Dial(cctx, proxy, target, nil)
 		if socks.IsCode(err, socks.CodeOnionMissingAuth) && m.restoreSelfCredential(cctx, s) {
