@@ -392,7 +392,9 @@ func (s *Supervisor) session(ctx context.Context) error {
 	s.status.State, s.status.Summary = "ready", "Done"
 	close(s.ready)
 	s.mu.Unlock()
-	s.cfg.Log.Info("tor ready", "version", s.status.Version, "socks", socks)
+	// A unix socket listener (the checker's) may open after the
+	// control port answered: ask again.
+	s.cfg.Log.Info("tor ready", "version", s.status.Version, "socks", s.SocksAddr())
 	defer func() {
 		s.mu.Lock()
 		s.conn = nil
