@@ -9,6 +9,43 @@ import (
 	"time"
 )
 
+// Torrc returns the lines of the daemon's own tor's configuration, beyond
+// those the launcher adds (DataDirectory, ControlPort, cookie, log).
+func (s *Supervisor) Torrc() []string {
+	return s.torrc(s.cfg.JoinTorrc)
+}
+
+// torrc is Torrc with join, the lines that join the network (the
+// private network's in testnet mode, the system tor's for a checker in
+// system mode).
+func (s *Supervisor) torrc(join []string) []string {
+	var lines []string
+	if s.cfg.Mode == Testnet || s.cfg.NetworkFrom != nil {
+		lines = append(lines, join...)
+	}
+	if s.cfg.User != "" {
+		lines = append(lines, "User "+s.cfg.User)
+	}
+	if s.cfg.Checker {
+		return append(lines, checkerTorrc(s.DataDir(), s.cfg.Mode == Testnet)...)
+	}
+	if s.cfg.Mode == Testnet {
+		// On loopback, circuits build in milliseconds, so tor learns a
+		// very short build timeout; under a burst of descriptor uploads
+		// (many onions coming back at once) we saw it reset that timeout
+		// again and again ("network connection speed appears to have
+		// changed"). A fixed timeout keeps its circuit decisions steady.
+		lines = append(lines, "LearnCircuitBuildTimeout 0", "CircuitBuildTimeout 30")
+	}
+	// The SOCKS port listens on loopback only, on a free port, and tells
+	// onion errors apart; it holds no client credential (the self-check
+	// goes through the checker, see Config.Checker).
+	// Vanguards-lite (prop. 333) protects onion services against guard
+	// discovery; tor enables it by default, we say so explicitly.
+	lines = append(lines, "SocksPort 127.0.0.1:auto ExtendedErrors", "VanguardsLiteEnabled 1")
+	return append(lines, s.cfg.IsolationTorrc...)
+}
+
 // CheckerSocket is the name of the checker's SOCKS socket in its
 // DataDirectory.
 const CheckerSocket = "socks.sock"
