@@ -30,6 +30,9 @@ type Daemon struct {
 	// MoreTors are the daemon's further tors: it launches one more for
 	// every OnionsPerTor onions (10 by default) beyond the first tor's.
 	MoreTors []Tor `json:"more_tors,omitempty" yaml:"more_tors,omitempty"`
+	// Checker is the client-only tor the self-checks go through, the only
+	// one holding the daemon's own client credentials.
+	Checker *Tor `json:"checker,omitempty" yaml:"checker,omitempty"`
 	// CatalogErrors lists the service descriptions refused at load.
 	CatalogErrors []string `json:"catalog_errors,omitempty" yaml:"catalog_errors,omitempty"`
 }

@@ -86,6 +86,8 @@ type daemon struct {
 	cat           *catalog.Catalog
 	gui           *gui.Server // nil with --gui-listen off
 	iso           *isoState
+	// torUser is the user the daemon's tors run as; "": the daemon's own.
+	torUser string
 }
 
 // GUILogin returns a fresh one-time login token of the GUI for uid.
@@ -118,8 +120,18 @@ func (d *daemon) Status() apitype.Daemon {
 		Started:       d.started,
 		Tor:           tors[0],
 		MoreTors:      tors[1:],
+		Checker:       d.checkerStatus(),
 		CatalogErrors: d.catalogErrors,
 	}
+}
+
+func (d *daemon) checkerStatus() *apitype.Tor {
+	c := d.tors.Checker()
+	if c == nil {
+		return nil
+	}
+	st := c.Status()
+	return &st
 }
 
 // Settings returns the global settings.
@@ -173,6 +185,9 @@ func (d *daemon) SetSetting(ctx context.Context, name, value string) (apitype.Se
 			return apitype.Settings{}, &services.Error{Status: 409, Msg: "persist-tor-state is the system tor's choice in system mode"}
 		}
 		if on != st.PersistTorState {
+			if err := torReaches(d.torUser, d.store.TorDataDir(on)); err != nil {
+				return apitype.Settings{}, &services.Error{Status: 409, Msg: err.Error()}
+			}
 			if err := d.tors.MoveDataDir(d.store.TorDataDir(on), store.CopyTree); err != nil {
 				return apitype.Settings{}, err
 			}
@@ -221,6 +236,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := torsup.New(tcfg).Check(); err != nil {
 		return err
 	}
+	if os.Getuid() == 0 {
+		// The daemon's own tors (and its checker, in system mode too)
+		// run as a user of their own, not as root.
+		if err := torsup.EnsureUser(torsup.TorUser); err != nil {
+			return err
+		}
+		tcfg.User = torsup.TorUser
+	}
 	iso, err := setupIsolation(ctx, cfg, &tcfg)
 	if err != nil {
 		return fmt.Errorf("isolation policy: %w", err)
@@ -237,6 +260,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	// The tors' DataDirectories are in the volatile root, or in the state
+	// dir with persist-tor-state (checked once the settings are read, and
+	// again when that setting changes): tor's user must reach them.
+	if err := torReaches(tcfg.User, cfg.VolatileDir); err != nil {
+		return err
+	}
 	st, err := store.Open(cfg.StateDir, cfg.VolatileDir)
 	if err != nil {
 		return err
@@ -251,9 +280,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if settings.PersistTorState {
+		if err := torReaches(tcfg.User, st.TorDataDir(true)); err != nil {
+			return err
+		}
+	}
 	tors := torsup.NewPool(sup, cfg.OnionsPerTor)
 	tors.SetDataDir(st.TorDataDir(settings.PersistTorState))
-	d := &daemon{cfg: cfg, started: time.Now().UTC().Truncate(time.Second), sup: sup, tors: tors, store: st}
+	// The checker keeps nothing worth keeping: it starts from the first
+	// tor's guards (Pool.Run).
+	checker := tors.AddChecker(filepath.Join(st.Volatile, "tor-checker"))
+	d := &daemon{cfg: cfg, started: time.Now().UTC().Truncate(time.Second), sup: sup, tors: tors, store: st, torUser: tcfg.User}
 	if cfg.CatalogDir == "" {
 		cfg.CatalogDir = catalog.DefaultDir
 	}
@@ -270,7 +307,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		fw = &firewall.Firewall{Table: cfg.FirewallTable}
 	}
-	d.svcs, err = services.New(st, poolTors{tors}, cat, services.Options{Firewall: fw, TorUID: sup.TorUID, CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
+	d.svcs, err = services.New(st, poolTors{tors}, cat, services.Options{Firewall: fw, TorUID: sup.TorUID, Checker: checker, CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
 	if err != nil {
 		return fmt.Errorf("loading services: %w", err)
 	}
@@ -360,4 +397,13 @@ func lockState(dir string) (func(), error) {
 		return nil, fmt.Errorf("another daemon already uses the state dir %s", dir)
 	}
 	return func() { f.Close() }, nil
+}
+
+// torReaches checks that tor, running as user, can reach dir; "" (tor runs
+// as the daemon's own user) always can.
+func torReaches(user, dir string) error {
+	if user == "" {
+		return nil
+	}
+	return torsup.CheckReachable(user, dir)
 }

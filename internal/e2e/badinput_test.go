@@ -30,6 +30,7 @@ func TestBadInputWithoutDaemon(t *testing.T) {
 	tmp := t.TempDir()
 	notSocket := filepath.Join(tmp, "file")
 	os.WriteFile(notSocket, []byte("x"), 0o600)
+	torReachable(t, filepath.Join(tmp, "v4"))
 	cases := []struct {
 		name    string
 		args    []string

@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	if spec := os.Getenv("TAILS_TEST_SOCKS_ATTACK"); spec != "" {
+		return socksAttack(spec, os.Getenv("TAILS_TEST_SOCKS_OUT"))
+	}
 	bin = os.Getenv("TAILS_SERVER_BIN")
 	if bin == "" {
 		dir, err := os.MkdirTemp("", "tails-server-bin")
@@ -108,6 +111,7 @@ type daemon struct {
 
 func startDaemon(t *testing.T, state, socket string, extra ...string) *daemon {
 	t.Helper()
+	torReachable(t, state)
 	d := &daemon{t: t, state: state, socket: socket, log: &syncBuffer{}}
 	d.cmd = exec.Command(bin, append([]string{"daemon", "--state", state, "--network", "testnet",
 		"--firewall-table", firewallTable(state),
@@ -196,6 +200,20 @@ func backendTempDir(t *testing.T) string {
 		}
 	}
 	return tmp
+}
+
+// torReachable opens the directories above dir that the test made (under
+// the system's temp dir) to traversal, mode 0711: the daemon's tors run as
+// a user of their own, which must reach their DataDirectory in the state
+// and volatile roots, as it does through /var/lib on a real system.
+func torReachable(t testing.TB, dir string) {
+	t.Helper()
+	top := filepath.Clean(os.TempDir())
+	for p := filepath.Dir(dir); strings.HasPrefix(p, top+"/"); p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o711); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
 }
 
 // firewallTable names a test daemon's own nftables table after its state

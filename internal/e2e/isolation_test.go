@@ -566,6 +566,7 @@ func TestIsolationBadInput(t *testing.T) {
 		tmp := t.TempDir()
 		socket := filepath.Join(tmp, "api.sock")
 		d := &daemon{t: t, state: filepath.Join(tmp, "state"), socket: socket, log: &syncBuffer{}}
+		torReachable(t, d.state)
 		d.cmd = exec.Command(bin, "daemon", "--firewall-table", firewallTable(d.state), "--state", d.state, "--volatile-dir", d.state+"-volatile",
 			"--network", "system", "--tor-control", ctl, "--socket", socket, "--gui-listen", "off",
 			"--isolation-port-offset", strconv.Itoa(c.offset+7))

@@ -45,6 +45,7 @@ func TestSystemMode(t *testing.T) {
 	tmp := t.TempDir()
 	socket := filepath.Join(tmp, "api.sock")
 	d := &daemon{t: t, state: filepath.Join(tmp, "state"), socket: socket, log: &syncBuffer{}}
+	torReachable(t, d.state)
 	d.cmd = exec.Command(bin, "daemon", "--firewall-table", firewallTable(d.state), "--state", d.state, "--volatile-dir", d.state+"-volatile", "--network", "system",
 		"--tor-control", sys.ControlAddr, "--socket", socket)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log

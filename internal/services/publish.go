@@ -79,7 +79,9 @@ func (m *Manager) followDescriptors(ctx context.Context, c *tor.Conn) {
 }
 
 // clientAuthKeys lists the public keys tor must accept: every client's
-// and the daemon's own self-check key. Call with s.mu held.
+// and the daemon's own self-check key (its public half only: the secret
+// half goes to the checker tor alone, see selfCredential). Call with s.mu
+// held.
 func (s *service) clientAuthKeys() ([]string, error) {
 	keys := []string{s.selfKey.PublicBase32()}
 	for _, c := range s.rec.Clients {
@@ -161,13 +163,7 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 		s.mu.Unlock()
 		return
 	}
-	// The daemon's own credential, for the self-check through tor's SOCKS
-	// port. It lives only in tor's memory.
-	if !auth {
-		c.OnionClientAuthRemove(ctx, addr)
-	} else if err := c.OnionClientAuthAdd(ctx, addr, selfKey, "", false); err != nil {
-		m.log.Warn("adding the self-check credential", "service", s.def.Name, "err", err)
-	}
+	m.selfCredential(ctx, s, c, addr, selfKey, auth)
 	cctx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
 	s.added = c
@@ -185,6 +181,32 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 	s.mu.Unlock()
 	m.log.Info("onion added", "service", s.def.Name, "address", addr+".onion")
 	go m.checkLoop(cctx, s, c)
+}
+
+// selfCredential puts the daemon's own credential for addr where the
+// self-check needs it and nowhere else. Tor applies a credential added over
+// the control port to every SOCKS stream of that tor: on the tor that
+// carries the onion (the system tor, in system mode, whose SOCKS port
+// every application uses) it would let every local process in without a
+// credential of its own. So it goes to the checker tor only, whose SOCKS
+// socket only root can reach, and is taken off the hosting tor c (where an
+// older daemon put it).
+func (m *Manager) selfCredential(ctx context.Context, s *service, c *tor.Conn, addr string, key *onionkey.ClientKey, auth bool) {
+	c.OnionClientAuthRemove(ctx, addr)
+	if m.opt.Checker == nil {
+		return
+	}
+	cc := m.opt.Checker.Conn()
+	if cc == nil || cc == c {
+		// Not up yet: the first check's "missing client authorization"
+		// has restoreSelfCredential add it.
+		return
+	}
+	if !auth {
+		cc.OnionClientAuthRemove(ctx, addr)
+	} else if err := cc.OnionClientAuthAdd(ctx, addr, key, "", false); err != nil {
+		m.log.Warn("adding the self-check credential", "service", s.def.Name, "err", err)
+	}
 }
 
 // dropConnections closes the rendezvous circuits of a withdrawn onion.

@@ -86,8 +86,17 @@ func (m *Manager) republish(s *service, c *tor.Conn) {
 	}
 }
 
-// checkOnce connects to the service through tor's SOCKS port and speaks
-// its protocol.
+// checkTor is the tor the self-checks of s go through: the checker, which
+// alone holds the daemon's own credentials.
+func (m *Manager) checkTor(s *service) Tor {
+	if m.opt.Checker != nil {
+		return m.opt.Checker
+	}
+	return m.torOf(s)
+}
+
+// checkOnce connects to the service through the checker tor's SOCKS
+// socket and speaks its protocol.
 func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 	// Pace: at most PublishConcurrency checks under way at once.
 	pc := m.pacerOf(s)
@@ -103,12 +112,22 @@ func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 	port := s.def.OnionPorts[0].Virtual
 	s.mu.Unlock()
 	err := func() error {
-		proxy := m.torOf(s).SocksAddr()
+		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		ct := m.checkTor(s)
+		// A checker that restarts (or still bootstraps) says nothing of
+		// the service: wait for it rather than count a failure.
+		if w, ok := ct.(interface {
+			WaitReady(context.Context) (*tor.Conn, error)
+		}); ok {
+			if _, err := w.WaitReady(cctx); err != nil {
+				return fmt.Errorf("the checker tor: %w", err)
+			}
+		}
+		proxy := ct.SocksAddr()
 		if proxy == "" {
 			return errors.New("tor has no SOCKS port")
 		}
-		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
 		target := fmt.Sprintf("%s:%d", host, port)
 		conn, err := socks.Dial(cctx, proxy, target, nil)
 		if socks.IsCode(err, socks.CodeOnionMissingAuth) && m.restoreSelfCredential(cctx, s) {
@@ -127,12 +146,16 @@ func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 	return res
 }
 
-// restoreSelfCredential gives tor the daemon's own client credential
-// again. Tor forgets credentials added over the control port whenever it
-// reloads its configuration (SETCONF, SIGHUP), so a "missing client
-// authorization" answer to the self-check is repaired here.
+// restoreSelfCredential gives the checker tor the daemon's own client
+// credential again. Tor forgets credentials added over the control port
+// whenever it restarts or reloads its configuration (SETCONF, SIGHUP), so
+// a "missing client authorization" answer to the self-check is repaired
+// here.
 func (m *Manager) restoreSelfCredential(ctx context.Context, s *service) bool {
-	c := m.torOf(s).Conn()
+	if m.opt.Checker == nil {
+		return false
+	}
+	c := m.opt.Checker.Conn()
 	s.mu.Lock()
 	addr, key := s.rec.Address, s.selfKey
 	s.mu.Unlock()

@@ -51,8 +51,8 @@ type Tor interface {
 }
 
 // Tors is what services need of the daemon's tors: the onions are spread
-// over them, at most OnionsPerTor on each. A service's onion, its
-// self-check credential and its self-check all go through the same tor.
+// over them, at most OnionsPerTor on each. The self-checks do not go through
+// them but through Options.Checker.
 type Tors interface {
 	// Tor returns the i-th tor (0 the first), launching it if needed.
 	Tor(i int) Tor
@@ -94,6 +94,13 @@ type Options struct {
 	Firewall *firewall.Firewall
 	// TorUID returns the uid tor runs as, when known.
 	TorUID func() (int, bool)
+	// Checker is the tor the self-checks go through, the only one given
+	// the daemon's own client credentials: tor applies a credential to
+	// every SOCKS stream of the tor that holds it, so it must be a tor no
+	// other local process can use (torsup's checker). nil: the checks go
+	// through the tor that carries the onion, and a service with client
+	// authorization cannot be checked.
+	Checker Tor
 }
 
 // Manager owns every hosted service.

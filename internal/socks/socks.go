@@ -20,6 +20,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -113,7 +114,8 @@ func IsCode(err error, code byte) bool {
 }
 
 // Dial connects to target ("host:port") through the SOCKS5 proxy at
-// proxyAddr ("127.0.0.1:9050"), authenticating with auth if it is not nil.
+// proxyAddr ("127.0.0.1:9050", or "unix:/path" for a unix socket, as tor's
+// GETINFO net/listeners/socks names one), authenticating with auth if it is not nil.
 // The context bounds the TCP connection and the whole SOCKS handshake; it
 // has no effect on the returned connection. A refusal by the proxy is
 // returned as a *ReplyError (wrapped with the target's name).
@@ -128,7 +130,11 @@ func Dial(ctx context.Context, proxyAddr, target string, auth *Auth) (net.Conn, 
 		}
 	}
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", proxyAddr)
+	network, addr := "tcp", proxyAddr
+	if path, ok := strings.CutPrefix(proxyAddr, "unix:"); ok {
+		network, addr = "unix", path
+	}
+	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("socks: connecting to proxy %s: %w", proxyAddr, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -390,5 +391,39 @@ func TestDialProxyDown(t *testing.T) {
 	_, err = Dial(ctx5s(t), addr, "x.onion:80", nil)
 	if err == nil || !strings.Contains(err.Error(), "connecting to proxy") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestDialUnixSocket reaches a proxy on a unix socket, named as tor's
+// GETINFO net/listeners/socks names one ("unix:/path"): the daemon's
+// checker tor has no TCP SOCKS port.
+func TestDialUnixSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "socks.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan *request, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		r, err := readRequest(c, 0, true)
+		if err != nil {
+			return
+		}
+		got <- r
+		c.Write([]byte{5, CodeOnionMissingAuth, 0, 1, 0, 0, 0, 0, 0, 0})
+	}()
+	_, err = Dial(ctx5s(t), "unix:"+path, "example.onion:80", nil)
+	if !IsCode(err, CodeOnionMissingAuth) {
+		t.Fatalf("Dial through unix:%s: %v, want the proxy's 0xF4", path, err)
+	}
+	if r := <-got; r.host != "example.onion" || r.port != 80 {
+		t.Fatalf("request %+v", r)
 	}
 }

@@ -34,8 +34,9 @@ const DefaultOnionsPerTor = 10
 // daemon's guards few, a further tor that has no state file yet starts from
 // a copy of the first tor's (its guards), when the first has saved one.
 type Pool struct {
-	first  *Supervisor
-	perTor int
+	first   *Supervisor
+	perTor  int
+	checker *Supervisor // nil until AddChecker
 
 	mu      sync.Mutex
 	sups    []*Supervisor
@@ -57,6 +58,28 @@ func NewPool(first *Supervisor, perTor int) *Pool {
 
 // First returns the first tor, the one with the isolation ports.
 func (p *Pool) First() *Supervisor { return p.first }
+
+// AddChecker adds the daemon's checker tor, with its DataDirectory in dir
+// (see Config.Checker), and returns it; call it before Run. It joins the
+// network the first tor is on: with the same lines in testnet and public
+// modes, with the system tor's network settings in system mode. It runs as
+// the first tor's user.
+func (p *Pool) AddChecker(dir string) *Supervisor {
+	cfg := p.first.config()
+	cfg.DataDir = dir
+	cfg.IsolationTorrc = nil
+	cfg.Checker = true
+	cfg.Ready = nil
+	cfg.Log = cfg.Log.With("tor", "checker")
+	if cfg.Mode == System {
+		cfg.Mode, cfg.NetworkFrom = Public, p.first
+	}
+	p.checker = New(cfg)
+	return p.checker
+}
+
+// Checker returns the checker tor, nil if none was added.
+func (p *Pool) Checker() *Supervisor { return p.checker }
 
 // OnionsPerTor is how many onions one tor carries; 0 means no limit (system
 // mode, where the daemon cannot launch tors).
@@ -136,6 +159,16 @@ func (p *Pool) Run(ctx context.Context) {
 	p.ctx = ctx
 	for i, s := range p.sups {
 		p.start(i, s)
+	}
+	if c := p.checker; c != nil {
+		if p.first.cfg.Mode != System {
+			seedState(p.first.DataDir(), c.DataDir())
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			c.Run(ctx)
+		}()
 	}
 	p.mu.Unlock()
 	<-ctx.Done()

@@ -58,6 +58,19 @@ type Config struct {
 	// (SocksPort, TransPort, DNSPort) for the daemon's own tor; they come
 	// after its own SOCKS port, which stays the first one.
 	IsolationTorrc []string
+	// User is the system user a launched tor runs as (tor's User option),
+	// "" the daemon's own; its DataDirectory is given to that user.
+	User string
+	// Checker makes a launched tor the daemon's checker: a client only,
+	// whose one SOCKS port is a unix socket in its DataDirectory (0700,
+	// its user's), reachable by root and tor's user only. It alone holds
+	// the daemon's self-check credentials: tor applies a credential to
+	// every SOCKS stream of the tor that holds it.
+	Checker bool
+	// NetworkFrom, for a checker in system mode, is the system tor: the
+	// checker joins the network that tor is on (its DirAuthority, bridge
+	// and proxy lines).
+	NetworkFrom *Supervisor
 	// Ready is called, in its own goroutine, after every successful
 	// (re)connection to a bootstrapped tor.
 	Ready func(ctx context.Context, c *tor.Conn)
@@ -216,11 +229,16 @@ func (s *Supervisor) Vanguards(ctx context.Context) string {
 	}
 }
 
-// TorUID returns the uid tor runs as: the daemon's own for its own tor,
-// or what the system tor says (GETINFO process/uid).
+// TorUID returns the uid tor runs as: its User's (or the daemon's own)
+// for the daemon's own tor, what the system tor says (GETINFO
+// process/uid) for the system tor.
 func (s *Supervisor) TorUID() (int, bool) {
 	if s.cfg.Mode != System {
-		return os.Getuid(), true
+		if s.cfg.User == "" {
+			return os.Getuid(), true
+		}
+		uid, _, err := lookupIDs(s.cfg.User)
+		return uid, err == nil
 	}
 	c := s.Conn()
 	if c == nil {
@@ -374,7 +392,9 @@ func (s *Supervisor) session(ctx context.Context) error {
 	s.status.State, s.status.Summary = "ready", "Done"
 	close(s.ready)
 	s.mu.Unlock()
-	s.cfg.Log.Info("tor ready", "version", s.status.Version, "socks", socks)
+	// A unix socket listener (the checker's) may open after the
+	// control port answered: ask again.
+	s.cfg.Log.Info("tor ready", "version", s.status.Version, "socks", s.SocksAddr())
 	defer func() {
 		s.mu.Lock()
 		s.conn = nil
@@ -415,27 +435,6 @@ func (s *Supervisor) attach(ctx context.Context) (*tor.Conn, error) {
 	return c, nil
 }
 
-// Torrc returns the lines of the daemon's own tor's configuration, beyond
-// those the launcher adds (DataDirectory, ControlPort, cookie, log).
-func (s *Supervisor) Torrc() []string {
-	var lines []string
-	if s.cfg.Mode == Testnet {
-		lines = append(lines, s.cfg.JoinTorrc...)
-		// On loopback, circuits build in milliseconds, so tor learns a
-		// very short build timeout; under a burst of descriptor uploads
-		// (many onions coming back at once) we saw it reset that timeout
-		// again and again ("network connection speed appears to have
-		// changed"). A fixed timeout keeps its circuit decisions steady.
-		lines = append(lines, "LearnCircuitBuildTimeout 0", "CircuitBuildTimeout 30")
-	}
-	// The SOCKS port serves the reachability self-check; it listens on
-	// loopback only, on a free port, and tells onion errors apart.
-	// Vanguards-lite (prop. 333) protects onion services against guard
-	// discovery; tor enables it by default, we say so explicitly.
-	lines = append(lines, "SocksPort 127.0.0.1:auto ExtendedErrors", "VanguardsLiteEnabled 1")
-	return append(lines, s.cfg.IsolationTorrc...)
-}
-
 func (s *Supervisor) launch(ctx context.Context) (*tor.Process, *tor.Conn, error) {
 	s.setState("starting", "launching tor")
 	s.moveMu.Lock() // not while MoveDataDir copies
@@ -444,12 +443,30 @@ func (s *Supervisor) launch(ctx context.Context) (*tor.Process, *tor.Conn, error
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, nil, err
 	}
+	if s.cfg.User != "" {
+		uid, gid, err := lookupIDs(s.cfg.User)
+		if err == nil {
+			err = chownTree(dataDir, uid, gid)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	join := s.cfg.JoinTorrc
+	if s.cfg.NetworkFrom != nil {
+		s.setState("starting", "waiting for the system tor")
+		j, err := networkLines(ctx, s.cfg.NetworkFrom)
+		if err != nil {
+			return nil, nil, err
+		}
+		join = j
+	}
 	lctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	p, err := tor.Launch(lctx, tor.LaunchOptions{
 		Binary:  s.cfg.TorBinary,
 		DataDir: dataDir,
-		Torrc:   s.Torrc(),
+		Torrc:   s.torrc(join),
 		LogPath: filepath.Join(dataDir, "notice.log"),
 	})
 	if err != nil {
