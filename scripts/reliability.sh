@@ -53,7 +53,8 @@ if has fuzz; then
 		execs=$(grep -oE 'execs: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
 		crashers=$(grep -c 'Failing input written to' "$log" || true)
 		if [ "$status" = FAIL ] && [ "$crashers" = 0 ]; then
-			crashers="? (failed, see $log)"
+			# A seed or a testdata/fuzz entry failed before any fuzzing.
+			crashers="$(grep -cE '^    --- FAIL: ' "$log" || true) in the corpus"
 		fi
 		[ "$status" = ok ] || bad=1
 		line=$(printf '%-24s %-22s execs %10s  crashers %s  (%ds)' "$target" "$pkg" "$execs" "$crashers" $((SECONDS - start)))
