@@ -4,7 +4,7 @@ BIN   := bin/tails-server
 GO    ?= go
 FUZZTIME ?= 5s
 
-.PHONY: all build demo test check unit fuzz bench clean
+.PHONY: all build demo test check unit fuzz bench reliability clean
 
 all: build
 
@@ -29,6 +29,14 @@ bench:
 	scripts/deps.sh test
 	$(MAKE) --no-print-directory build
 	scripts/bench.sh
+
+# The reliability campaign (not part of `make test`): each fuzz target for
+# RELIABILITY_FUZZTIME (60s), the hostile-values sweep, and
+# RELIABILITY_ROUNDS (100) rounds of kill -9; prints the figures.
+reliability:
+	scripts/deps.sh test
+	$(MAKE) --no-print-directory build
+	scripts/reliability.sh
 
 clean:
 	rm -rf bin

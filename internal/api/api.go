@@ -224,7 +224,17 @@ func writeError(w http.ResponseWriter, status int, msg, hint string) {
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+	err := dec.Decode(v)
+	if errors.Is(err, io.EOF) {
+		return nil // no body: the zero request
+	}
+	if err == nil {
+		// One JSON value, nothing after it: a second one is not ignored.
+		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+			err = errors.New("text after the JSON value")
+		}
+	}
+	if err != nil {
 		return &services.Error{Status: http.StatusBadRequest, Msg: "malformed request body: " + err.Error()}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,22 +57,55 @@ func TestConcurrentCommandsAreSerialized(t *testing.T) {
 }
 
 // TestKillDuringEnableAndSetOption kills the daemon with SIGKILL at random
-// moments of enable and set-option, restarts it, and checks that the state
-// it finds is consistent: records and key parse, the service is either
-// enabled and comes back reachable, or disabled; the option holds one of
-// the two values.
+// moments of enable, set-option, client add and client remove, restarts
+// it, and checks that the state it finds is consistent: records and key
+// parse, the service is either enabled and comes back reachable with the
+// address it had, or disabled; the option holds one of the two values; the
+// client is there with the credential it had, or not at all. It runs
+// RELIABILITY_ROUNDS rounds (4 unless set; `make reliability` sets more).
 func TestKillDuringEnableAndSetOption(t *testing.T) {
 	requireNet(t)
-	for i := range 4 {
+	rounds := 4
+	if v := os.Getenv("RELIABILITY_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("RELIABILITY_ROUNDS=%q: want a number of rounds, 1 or more", v)
+		}
+		rounds = n
+	}
+	for i := range rounds {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			tmp := backendTempDir(t)
 			state, socket := filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock")
 			d := startDaemon(t, state, socket)
-			op := []string{"enable", "lighttpd"}
-			if i%2 == 1 {
-				d.mustCLI("enable", "lighttpd")
-				op = []string{"set-option", "lighttpd", "document-root", "other"}
+			credential := func(d *daemon) string {
+				out, _, code := d.cli("client", "show", "lighttpd", "bob", "--format", "auth-private")
+				if code != 0 {
+					return ""
+				}
+				return strings.TrimSpace(out)
 			}
+			var op []string
+			var address, cred string
+			switch i % 4 {
+			case 0:
+				op = []string{"enable", "lighttpd"}
+			case 1:
+				op = []string{"set-option", "lighttpd", "document-root", "other"}
+			case 2:
+				op = []string{"client", "add", "lighttpd", "bob"}
+			case 3:
+				op = []string{"client", "remove", "lighttpd", "bob"}
+			}
+			if i%4 != 0 {
+				d.mustCLI("enable", "lighttpd")
+				address = d.service("lighttpd").OnionAddress
+			}
+			if i%4 == 3 {
+				d.mustCLI("client", "add", "lighttpd", "bob")
+				cred = credential(d)
+			}
+			t.Logf("kill -9 during %s", strings.Join(op, " "))
 			go d.cli(op...)
 			time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond)
 			d.cmd.Process.Signal(syscall.SIGKILL)
@@ -107,13 +141,23 @@ func TestKillDuringEnableAndSetOption(t *testing.T) {
 					}
 					return nil
 				})
+				if got := d2.service("lighttpd").OnionAddress; address != "" && got != address {
+					t.Fatalf("onion address %s after the kill, was %s", got, address)
+				}
 			} else if s.State != "disabled" {
 				t.Fatalf("not enabled but state %s", s.State)
+			} else if address != "" {
+				t.Fatalf("enabled before %s, disabled after the kill", strings.Join(op, " "))
 			}
 			for _, o := range d2.service("lighttpd").Options {
 				if o.Name == "document-root" && o.Value != "www" && o.Value != "other" {
 					t.Fatalf("document-root %q", o.Value)
 				}
+			}
+			if got := credential(d2); got != "" && cred != "" && got != cred {
+				t.Fatalf("client bob's credential changed across the kill")
+			} else if got != "" && !strings.Contains(got, ":descriptor:x25519:") {
+				t.Fatalf("client bob's credential %q does not parse", got)
 			}
 		})
 	}
