@@ -39,18 +39,11 @@ func unsafeName(n string) string {
 	return ""
 }
 
-// sanitizeName calls SanitizeName whether it only cleans a name or may
-// also refuse one (a name that is nothing but invisible characters):
-// ok is false for a refused name.
+// sanitizeName is SanitizeName with ok false for a refused name (one
+// that is nothing but invisible characters).
 func sanitizeName(n string) (name string, ok bool) {
-	switch fn := any(SanitizeName).(type) {
-	case func(string) string:
-		return fn(n), true
-	case func(string) (string, error):
-		s, err := fn(n)
-		return s, err == nil
-	}
-	panic(fmt.Sprintf("SanitizeName is a %T", SanitizeName))
+	s, err := SanitizeName(n)
+	return s, err == nil
 }
 
 // FuzzSanitizeName: whatever a client calls its file, the name it is

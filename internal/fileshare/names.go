@@ -102,7 +102,9 @@ func SanitizeName(n string) (string, error) {
 		for !utf8.ValidString(stem) {
 			stem = stem[:len(stem)-1]
 		}
-		n = stem + ext
+		// The cut may leave a space (or a lone dot stem) at its end.
+		n = strings.TrimSpace(stem) + ext
+		n = strings.TrimSpace(strings.TrimLeft(n, "."))
 	}
 	if n == "" && hidden {
 		return "", ErrInvisibleName
