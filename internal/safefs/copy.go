@@ -1,6 +1,7 @@
 package safefs
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -166,6 +167,11 @@ func copyFile(fd, dfd int, name, path string, perm uint32) error {
 	// in borrows fd, which the caller closes.
 	in := io.NewSectionReader(fdReader(fd), 0, 1<<62)
 	if _, err := io.Copy(out, in); err != nil {
+		// out bears the source's name: say only what went wrong.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return fmt.Errorf("copying %s: %w", path, err)
 	}
 	if err := out.Chmod(os.FileMode(perm)); err != nil {

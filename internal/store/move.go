@@ -124,13 +124,17 @@ func (s *Store) SetPersistent(name string, persistent bool, option, value string
 	j := &moveJournal{Service: name, From: s.root(from), To: s.root(persistent), Persistent: persistent,
 		Option: option, Value: value, Step: stepCopying}
 	if err := s.writeJournal(j); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is the journal's temp file
+		}
 		return fmt.Errorf("recording the move of %s in %s: %w", name, s.journalPath(name), err)
 	}
 	s.fault(FaultJournal)
 	parent := s.servicesDir(persistent)
 	tmp := filepath.Join(parent, "."+name+copySuffix)
 	undo := func(err error) error {
-		if rerr := os.RemoveAll(tmp); rerr != nil {
+		if rerr := removeIfThere(tmp); rerr != nil {
 			return fmt.Errorf("%w; removing the half-made copy %s: %v", err, tmp, rerr)
 		}
 		if rerr := s.removeJournal(name); rerr != nil {
@@ -138,7 +142,7 @@ func (s *Store) SetPersistent(name string, persistent bool, option, value string
 		}
 		return err
 	}
-	if err := os.RemoveAll(tmp); err != nil {
+	if err := removeIfThere(tmp); err != nil {
 		return undo(err)
 	}
 	if err := os.Mkdir(tmp, 0o700); err != nil {
@@ -192,7 +196,7 @@ func (s *Store) finishMove(j *moveJournal) error {
 		// The source leaves its name at once (one rename), so that
 		// no one takes what is left of it for the service.
 		gone := filepath.Join(srcParent, "."+name+removingName)
-		if err := os.RemoveAll(gone); err != nil {
+		if err := removeIfThere(gone); err != nil {
 			return err
 		}
 		if err := os.Rename(src, gone); err != nil {
@@ -262,13 +266,24 @@ func (s *Store) RecoverMove(name string) error {
 		return s.finishMove(&j)
 	}
 	tmp := filepath.Join(s.servicesDir(j.Persistent), "."+name+copySuffix)
-	if err := os.RemoveAll(tmp); err != nil {
-		return err
-	}
-	if err := syncDir(s.servicesDir(j.Persistent)); err != nil {
-		return err
+	if _, err := os.Lstat(tmp); err == nil {
+		if err := os.RemoveAll(tmp); err != nil {
+			return err
+		}
+		if err := syncDir(s.servicesDir(j.Persistent)); err != nil {
+			return err
+		}
 	}
 	return s.removeJournal(name)
+}
+
+// removeIfThere removes the tree at path if there is one: RemoveAll
+// fails on a read-only file system even when there is nothing to remove.
+func removeIfThere(path string) error {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return os.RemoveAll(path)
 }
 
 // recoverMoves runs RecoverMove for every journal in the persistent root.

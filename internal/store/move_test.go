@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"tails-server/internal/testenv"
 )
 
 // crash is what the fault hook panics with: the move stops there, as a
@@ -238,5 +241,46 @@ func saveAt(t *testing.T, path string, rec *Service) {
 		rec.Name, rec.Enabled, rec.Address, rec.Persistent, rec.Options["persistence"], rec.Options["title"]))
 	if err := WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMoveThatFailsIsUndone moves web into a full destination (a 1 MB
+// tmpfs) and into a read-only one: the move fails, and the files, the
+// option and nothing else stay, the journal and the half-made copy gone.
+func TestMoveThatFailsIsUndone(t *testing.T) {
+	testenv.RequireRoot(t, "mounts a tmpfs and a read-only bind mount")
+	for _, tc := range []struct {
+		name  string
+		mount [][]string
+	}{
+		{"full", [][]string{{"-t", "tmpfs", "-o", "size=1m,mode=0711", "tmpfs"}}},
+		{"read-only", [][]string{{"--bind", "DIR"}, {"-o", "remount,bind,ro"}}},
+	} {
+		for _, to := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/to-persistent=%v", tc.name, to), func(t *testing.T) {
+				pdir, vdir := t.TempDir(), t.TempDir()
+				s, _ := Open(pdir, vdir)
+				files := moveFixture(t, s, !to)
+				dst := s.servicesDir(to)
+				for _, m := range tc.mount {
+					args := append([]string(nil), m...)
+					for i := range args {
+						if args[i] == "DIR" {
+							args[i] = dst
+						}
+					}
+					if out, err := exec.Command("mount", append(args, dst)...).CombinedOutput(); err != nil {
+						t.Fatalf("mount %v: %v: %s", args, err, out)
+					}
+				}
+				defer exec.Command("umount", "-l", dst).Run()
+				err := s.SetPersistent("web", to, "persistence", fmt.Sprint(to))
+				if err == nil || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("the move answered %v, want a one-line error", err)
+				}
+				t.Log(err)
+				checkOneConsistentState(t, s, !to, files)
+			})
+		}
 	}
 }
