@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -149,10 +150,17 @@ func killedAt(t *testing.T, state, socket, point string, args ...string) {
 		t.Setenv(faultEnv, "persistence-move:"+point)
 		d := startDaemon(t, state, socket)
 		out, errOut, code := d.cli(args...)
-		d.cmd.Wait()
-		ws, _ := d.cmd.ProcessState.Sys().(syscall.WaitStatus)
-		if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-			t.Fatalf("the daemon did not die at %s: %s answered exit %d\n%s%s\ndaemon: %s", point, strings.Join(args, " "), code, out, errOut, d.cmd.ProcessState)
+		exited := make(chan struct{})
+		go func() { d.cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(60 * time.Second):
+			d.cmd.Process.Kill()
+			<-exited
+			t.Fatalf("the daemon did not die at %s: %s answered exit %d\n%s%s", point, strings.Join(args, " "), code, out, errOut)
+		}
+		if ws, _ := d.cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("the daemon did not die of SIGKILL at %s: %s", point, d.cmd.ProcessState)
 		}
 	})
 	if !ok {
@@ -252,4 +260,48 @@ func umount(t *testing.T, dir string) {
 	if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
 		t.Fatalf("umount %s: %v: %s", dir, err, out)
 	}
+}
+
+// TestDaemonStartsOnOldMoveLeftovers starts the daemon on the state that
+// a version without move journals left when killed while it removed the
+// source of a move to the volatile root: the complete copy in the volatile
+// root (its record saying persistence false), what was left of the
+// persistent one (its record already removed). That version removed the
+// complete copy and kept the remains, which lost the service's record
+// (enabled, clients) and part of its data.
+func TestDaemonStartsOnOldMoveLeftovers(t *testing.T) {
+	requireNet(t)
+	tmp := backendTempDir(t)
+	state, socket := filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock")
+	d, w := setUpWeb(t, state, socket)
+	d.mustCLI("set-option", "web", "persistence", "true")
+	d.stop()
+
+	src, dst := filepath.Join(state, "services", "web"), filepath.Join(state+"-volatile", "services", "web")
+	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	for path, persistent := range map[string]bool{filepath.Join(src, "service.json"): true, filepath.Join(dst, "service.json"): false} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(b, &rec); err != nil {
+			t.Fatal(err)
+		}
+		rec["persistent"] = persistent
+		rec["options"].(map[string]any)["persistence"] = "false"
+		b, _ = json.Marshal(rec)
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"service.json", "data/www/notes.txt"} {
+		if err := os.Remove(filepath.Join(src, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d = startDaemon(t, state, socket)
+	w.check(t, d, false)
 }
