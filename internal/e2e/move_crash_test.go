@@ -203,6 +203,9 @@ func TestKillDuringPersistenceMove(t *testing.T) {
 			if k+1 < len(steps) && steps[k+1].to == persistent {
 				d.mustCLI("set-option", "web", "persistence", fmt.Sprint(!persistent))
 				persistent = !persistent
+				if s := d.service("web"); s.Persistent != persistent {
+					t.Fatalf("set-option persistence %v answered 0, the files are persistent: %v", persistent, s.Persistent)
+				}
 			}
 			d.stop()
 		})
