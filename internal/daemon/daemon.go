@@ -266,15 +266,21 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := torReaches(tcfg.User, cfg.VolatileDir); err != nil {
 		return err
 	}
-	st, err := store.Open(cfg.StateDir, cfg.VolatileDir)
-	if err != nil {
-		return err
+	// The lock first: opening the store ends the moves a crash
+	// interrupted, which must not race a daemon still moving them.
+	if err := os.MkdirAll(cfg.StateDir, 0o711); err != nil {
+		return fmt.Errorf("state dir %s cannot be created: %w", cfg.StateDir, errors.Unwrap(err))
 	}
-	unlock, err := lockState(st.Dir)
+	unlock, err := lockState(cfg.StateDir)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	st, err := store.Open(cfg.StateDir, cfg.VolatileDir)
+	if err != nil {
+		return err
+	}
+	st.Fault = faultHook(log)
 
 	settings, err := st.LoadSettings()
 	if err != nil {

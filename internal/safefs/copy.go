@@ -1,6 +1,7 @@
 package safefs
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,7 +32,11 @@ const retries = 16
 // refusing it would make moving an innocent service fail). FIFOs, sockets
 // and devices are not state and are left out. Every new file and directory
 // is fsynced, dst last; the caller syncs dst's parent after renaming it.
-func CopyTree(src, dst string) error {
+func CopyTree(src, dst string) error { return CopyTreeEach(src, dst, nil) }
+
+// CopyTreeEach is CopyTree that calls copied, if not nil, with the source
+// path of each regular file once it is copied and synced.
+func CopyTreeEach(src, dst string, copied func(path string)) error {
 	sfd, err := openat(atFDCWD, src, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: src, Err: err}
@@ -46,7 +51,7 @@ func CopyTree(src, dst string) error {
 	if err := syscall.Fstat(sfd, &st); err != nil {
 		return &os.PathError{Op: "fstat", Path: src, Err: err}
 	}
-	if err := copyDir(sfd, dfd, src, 0); err != nil {
+	if err := copyDir(sfd, dfd, src, 0, copied); err != nil {
 		return err
 	}
 	if err := syscall.Fchmod(dfd, st.Mode&0o777); err != nil {
@@ -56,7 +61,7 @@ func CopyTree(src, dst string) error {
 }
 
 // copyDir copies the entries of the directory sfd (at path) into dfd.
-func copyDir(sfd, dfd int, path string, depth int) error {
+func copyDir(sfd, dfd int, path string, depth int, copied func(string)) error {
 	if depth > maxDepth {
 		return fmt.Errorf("%s: more than %d folders deep", path, maxDepth)
 	}
@@ -65,7 +70,7 @@ func copyDir(sfd, dfd int, path string, depth int) error {
 		return err
 	}
 	for _, name := range names {
-		if err := copyEntry(sfd, dfd, name, filepath.Join(path, name), depth); err != nil {
+		if err := copyEntry(sfd, dfd, name, filepath.Join(path, name), depth, copied); err != nil {
 			return err
 		}
 	}
@@ -86,7 +91,7 @@ func readDirNames(sfd int, path string) ([]string, error) {
 
 // copyEntry copies the entry name of sfd into dfd, by the type of what it
 // opened.
-func copyEntry(sfd, dfd int, name, path string, depth int) error {
+func copyEntry(sfd, dfd int, name, path string, depth int, copied func(string)) error {
 	for range retries {
 		fd, err := openat(sfd, name, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
 		switch err {
@@ -102,7 +107,7 @@ func copyEntry(sfd, dfd int, name, path string, depth int) error {
 		default:
 			return &os.PathError{Op: "open", Path: path, Err: err}
 		}
-		err = copyOpened(fd, dfd, name, path, depth)
+		err = copyOpened(fd, dfd, name, path, depth, copied)
 		syscall.Close(fd)
 		return err
 	}
@@ -111,7 +116,7 @@ func copyEntry(sfd, dfd int, name, path string, depth int) error {
 
 // copyOpened copies the directory or regular file open as fd to name in
 // dfd; anything else it leaves out.
-func copyOpened(fd, dfd int, name, path string, depth int) error {
+func copyOpened(fd, dfd int, name, path string, depth int, copied func(string)) error {
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
 		return &os.PathError{Op: "fstat", Path: path, Err: err}
@@ -119,7 +124,13 @@ func copyOpened(fd, dfd int, name, path string, depth int) error {
 	perm := st.Mode & 0o777
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFREG:
-		return copyFile(fd, dfd, name, path, perm)
+		if err := copyFile(fd, dfd, name, path, perm); err != nil {
+			return err
+		}
+		if copied != nil {
+			copied(path)
+		}
+		return nil
 	case syscall.S_IFDIR:
 		if err := syscall.Mkdirat(dfd, name, 0o700); err != nil {
 			return &os.PathError{Op: "mkdir", Path: path, Err: err}
@@ -129,7 +140,7 @@ func copyOpened(fd, dfd int, name, path string, depth int) error {
 			return &os.PathError{Op: "open", Path: path, Err: err}
 		}
 		defer syscall.Close(nd)
-		if err := copyDir(fd, nd, path, depth+1); err != nil {
+		if err := copyDir(fd, nd, path, depth+1, copied); err != nil {
 			return err
 		}
 		// The final mode only once full: no one else enters it before.
@@ -156,6 +167,11 @@ func copyFile(fd, dfd int, name, path string, perm uint32) error {
 	// in borrows fd, which the caller closes.
 	in := io.NewSectionReader(fdReader(fd), 0, 1<<62)
 	if _, err := io.Copy(out, in); err != nil {
+		// out bears the source's name: say only what went wrong.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return fmt.Errorf("copying %s: %w", path, err)
 	}
 	if err := out.Chmod(os.FileMode(perm)); err != nil {

@@ -199,6 +199,15 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 	}
 	s.op.Lock()
 	defer s.op.Unlock()
+	if option == catalog.OptPersistence {
+		// A move that a failure left unfinished ends first.
+		if err := m.store.RecoverMove(name); err != nil {
+			return apitype.SetOptionResult{}, fmt.Errorf("finishing the last move of %s: %w", name, err)
+		}
+		if err := m.reload(s); err != nil {
+			return apitype.SetOptionResult{}, err
+		}
+	}
 
 	s.mu.Lock()
 	old, had := s.rec.Options[option]
@@ -224,6 +233,13 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 		return r, nil
 	}
 	if oldValue == norm {
+		if option == catalog.OptPersistence && (old != norm || !had) {
+			// The files are already where the value says: the record
+			// says so too.
+			if err := m.saveOption(s, option, norm, true); err != nil {
+				return apitype.SetOptionResult{}, err
+			}
+		}
 		return result()
 	}
 	set := func(v string, present bool) error { return m.saveOption(s, option, v, present) }
@@ -243,8 +259,8 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 		if running {
 			m.stopBackend(s, evRestart, "")
 		}
-		undo := func() error { return m.movePersistence(s, old, had, oldValue == "true") }
-		if err := m.movePersistence(s, norm, true, norm == "true"); err != nil {
+		undo := func() error { return m.movePersistence(s, oldValue == "true") }
+		if err := m.movePersistence(s, norm == "true"); err != nil {
 			if rerr := m.rollBack(ctx, s, running, undo); rerr != nil {
 				return apitype.SetOptionResult{}, fmt.Errorf("moving %s: %v; moving it back: %w", name, err, rerr)
 			}
@@ -314,18 +330,16 @@ func (m *Manager) saveOption(s *service, option, v string, present bool) error {
 	return nil
 }
 
-// movePersistence saves the persistence option as v (present) or unset,
-// moves the service's files to the persistent root or the volatile one
-// (persistent), and reads them again from there. Call with s.op held and
-// the backend stopped.
-func (m *Manager) movePersistence(s *service, v string, present, persistent bool) error {
-	if err := m.saveOption(s, catalog.OptPersistence, v, present); err != nil {
-		return err
+// movePersistence moves the service's files to the persistent root or the
+// volatile one, the persistence option saved with them, as one journaled
+// transaction (store.SetPersistent), and reads them again from where they
+// are. Call with s.op held and the backend stopped.
+func (m *Manager) movePersistence(s *service, persistent bool) error {
+	err := m.store.SetPersistent(s.def.Name, persistent, catalog.OptPersistence, fmt.Sprint(persistent))
+	if rerr := m.reload(s); err == nil {
+		err = rerr
 	}
-	if err := m.store.SetPersistent(s.def.Name, persistent); err != nil {
-		return err
-	}
-	return m.reload(s)
+	return err
 }
 
 // restart starts the backend again with the current values and, if the

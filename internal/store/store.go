@@ -103,12 +103,17 @@ func (s *Service) Client(name string) *Client {
 // Store holds the services' files in two roots: a persistent one (in
 // Tails, the Persistent Storage) and a volatile one (under /run, gone at
 // reboot). A service lives in the root its persistence option names;
-// SetPersistent moves it between them atomically.
+// SetPersistent moves it between them as one journaled transaction
+// (move.go).
 type Store struct {
 	// Dir is the persistent root (the daemon's --state dir).
 	Dir string
 	// Volatile is the volatile root.
 	Volatile string
+	// Fault, if set, is called at each named point of a persistence
+	// move (the Fault* constants): the daemon's fault injection, for
+	// tests only.
+	Fault func(point string)
 }
 
 // Open checks that both roots are writable directories (creating them,
@@ -147,10 +152,14 @@ func (s *Store) servicesDir(persistent bool) string {
 	return filepath.Join(s.Volatile, "services")
 }
 
-// recover removes half-made copies and, where a crash left a service in
-// both roots, keeps the copy whose record agrees with its root.
+// recover ends the moves a crash interrupted (their journals, move.go),
+// removes half-made copies and, where a crash of a version without
+// journals left a service in both roots, keeps the complete copy.
 func (s *Store) recover() error {
 	if err := s.removeTorMoves(); err != nil {
+		return err
+	}
+	if err := s.recoverMoves(); err != nil {
 		return err
 	}
 	for _, p := range []bool{true, false} {
@@ -159,33 +168,66 @@ func (s *Store) recover() error {
 			return err
 		}
 		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), ".moving-") {
-				if err := os.RemoveAll(filepath.Join(s.servicesDir(p), e.Name())); err != nil {
+			n := e.Name()
+			if strings.HasPrefix(n, ".") && (strings.Contains(n, ".moving-") || strings.HasSuffix(n, removingName)) {
+				if err := os.RemoveAll(filepath.Join(s.servicesDir(p), n)); err != nil {
 					return err
 				}
 				continue
 			}
-			if !p {
+			if !p || strings.HasPrefix(n, ".") {
 				continue
 			}
-			other := filepath.Join(s.servicesDir(false), e.Name())
-			if _, err := os.Stat(other); err != nil {
+			if _, err := os.Stat(filepath.Join(s.servicesDir(false), n)); err != nil {
 				continue
 			}
-			// In both roots: the destination's record was written with
-			// its new root before the rename; the source's was not.
-			rec, err := readRecord(filepath.Join(s.servicesDir(true), e.Name(), "service.json"))
-			loser := other
-			if err == nil && !rec.Persistent {
-				loser = filepath.Join(s.servicesDir(true), e.Name())
-			}
-			if err := os.RemoveAll(loser); err != nil {
-				return err
+			if loser := s.legacyLoser(n); loser != "" {
+				if err := os.RemoveAll(loser); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return nil
 }
+
+// legacyLoser returns which of a service's two copies to remove when a
+// version without journals crashed after renaming the copy into place:
+// that one is complete and its record holds the persistence option the
+// move set (the source's too, unless its removal had begun, which may
+// have taken its record). A copy without a record is the source; else
+// the root both records' persistence option names wins; else, for
+// records without the option, the old rule: the persistent record's
+// Persistent field.
+func (s *Store) legacyLoser(name string) string {
+	pdir, vdir := filepath.Join(s.servicesDir(true), name), filepath.Join(s.servicesDir(false), name)
+	prec, perr := readRecord(filepath.Join(pdir, "service.json"))
+	vrec, verr := readRecord(filepath.Join(vdir, "service.json"))
+	switch {
+	case perr != nil && verr == nil:
+		return pdir
+	case perr != nil:
+		return "" // neither record reads: keep both, for the user to look at
+	case verr != nil:
+		return vdir
+	}
+	pv, pok := prec.Options[legacyPersistenceOption]
+	vv, vok := vrec.Options[legacyPersistenceOption]
+	if pok && vok && pv == vv {
+		if pv == "true" {
+			return vdir
+		}
+		return pdir
+	}
+	if prec.Persistent {
+		return vdir
+	}
+	return pdir
+}
+
+// legacyPersistenceOption is the name of the persistence option, which
+// versions without journals saved in both copies before a move.
+const legacyPersistenceOption = "persistence"
 
 // ServiceDir is where a service's files live now: its directory in the
 // persistent root if there is one, else in the volatile root (the amnesic
@@ -223,56 +265,6 @@ func readRecord(path string) (*Service, error) {
 		return nil, fmt.Errorf("%s: malformed service record: %v", path, err)
 	}
 	return &rec, nil
-}
-
-// SetPersistent moves a service's files (record, key, config, data) to the
-// persistent or the volatile root: copied into a temporary directory of the
-// destination, synced, renamed into place, then removed from the source. A
-// crash at any point leaves one complete copy that Open keeps.
-func (s *Store) SetPersistent(name string, persistent bool) error {
-	src := s.ServiceDir(name)
-	rec, err := s.Load(name)
-	if err != nil {
-		return err
-	}
-	if s.IsPersistent(name) == persistent {
-		rec.Persistent = persistent
-		return s.Save(rec)
-	}
-	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
-		rec.Persistent = persistent
-		if err := os.MkdirAll(filepath.Join(s.servicesDir(persistent), name), 0o711); err != nil {
-			return err
-		}
-		return s.Save(rec)
-	}
-	parent := s.servicesDir(persistent)
-	tmp, err := os.MkdirTemp(parent, "."+name+".moving-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp) // no-op once renamed
-	if err := copyTree(src, tmp); err != nil {
-		return fmt.Errorf("moving %s: %w", name, err)
-	}
-	rec.Persistent = persistent
-	b, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := WriteFile(filepath.Join(tmp, "service.json"), append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(parent, name)); err != nil {
-		return err
-	}
-	if err := syncDir(parent); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(src); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(src))
 }
 
 // Wipe removes every file of a service, in both roots.

@@ -97,7 +97,7 @@ func TestPersistenceMovesAtomically(t *testing.T) {
 		t.Fatalf("new service in %s", s.ServiceDir("web"))
 	}
 
-	if err := s.SetPersistent("web", true); err != nil {
+	if err := s.SetPersistent("web", true, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	if !s.IsPersistent("web") || !strings.HasPrefix(s.ServiceDir("web"), pdir) {
@@ -127,7 +127,7 @@ func TestPersistenceMovesAtomically(t *testing.T) {
 	}
 
 	// Back to amnesic, then a reboot: gone.
-	if err := s.SetPersistent("web", false); err != nil {
+	if err := s.SetPersistent("web", false, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	os.RemoveAll(vdir)
