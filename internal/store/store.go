@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -156,6 +157,9 @@ func (s *Store) servicesDir(persistent bool) string {
 // removes half-made copies and, where a crash of a version without
 // journals left a service in both roots, keeps the complete copy.
 func (s *Store) recover() error {
+	if err := s.removeStaleTemps(); err != nil {
+		return err
+	}
 	if err := s.removeTorMoves(); err != nil {
 		return err
 	}
@@ -407,4 +411,41 @@ func (s *Store) WriteKey(name string, data []byte) error {
 		return err
 	}
 	return WriteFile(s.KeyPath(name), data, 0o600)
+}
+
+// staleTemp is the name WriteFile gives its temporary file (".NAME.tmp-"
+// and CreateTemp's digits).
+var staleTemp = regexp.MustCompile(`^\..+\.tmp-[0-9]+$`)
+
+// removeStaleTemps removes the temporary files of writes a kill cut short
+// (WriteFile renames its file into place, so one left is never the only
+// copy of anything): in each root, its services folder, each service's
+// folder and its config folder, where the daemon writes.
+func (s *Store) removeStaleTemps() error {
+	for _, root := range []string{s.Dir, s.Volatile} {
+		dirs := []string{root, filepath.Join(root, "services")}
+		ents, err := os.ReadDir(filepath.Join(root, "services"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				dirs = append(dirs, filepath.Join(root, "services", e.Name()), filepath.Join(root, "services", e.Name(), "config"))
+			}
+		}
+		for _, dir := range dirs {
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				continue // a service without a config folder
+			}
+			for _, e := range ents {
+				if e.Type().IsRegular() && staleTemp.MatchString(e.Name()) {
+					if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
 }
