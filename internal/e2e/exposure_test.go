@@ -22,17 +22,6 @@ import (
 	"tails-server/internal/testenv"
 )
 
-// requireReliability gates the reliability campaigns (make reliability,
-// scripts/reliability-exposure.sh): they take minutes, more than make test
-// should. Opting in is not a missing dependency: without the variable the
-// test skips, in CI too.
-func requireReliability(t *testing.T) {
-	t.Helper()
-	if os.Getenv("TAILS_RELIABILITY") != "1" {
-		t.Skip("a reliability campaign: run it with TAILS_RELIABILITY=1 (scripts/reliability-exposure.sh)")
-	}
-}
-
 // enableConcurrently enables the services at once (each `enable --wait` through
 // the CLI, as a user would) and fails if one does not become reachable.
 func enableConcurrently(t *testing.T, d *daemon, names ...string) {
