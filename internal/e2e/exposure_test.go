@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -130,6 +131,55 @@ func listeners(t *testing.T, pids []int, owner func(int) string) []listener {
 	}
 	sort.Slice(ls, func(i, j int) bool { return ls[i].Port < ls[j].Port })
 	return ls
+}
+
+// unixListener is one listening unix socket of the daemon's process tree.
+type unixListener struct {
+	Path  string // "@name" for an abstract socket
+	PID   int
+	Owner string
+}
+
+// unixListeners returns the named listening unix sockets of pids, from
+// /proc/net/unix (as `ss -Hlxp` shows them).
+func unixListeners(t *testing.T, pids []int, owner func(int) string) []unixListener {
+	t.Helper()
+	byInode := map[string]int{}
+	for _, pid := range pids {
+		for _, in := range socketInodes(pid) {
+			byInode[in] = pid
+		}
+	}
+	b, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls []unixListener
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		// Num RefCount Protocol Flags Type St Inode Path; flag 00010000 is
+		// __SO_ACCEPTCON, a listening socket.
+		f := strings.Fields(line)
+		if len(f) < 8 || f[3] != "00010000" {
+			continue
+		}
+		if pid, ok := byInode[f[6]]; ok {
+			ls = append(ls, unixListener{Path: f[7], PID: pid, Owner: owner(pid)})
+		}
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i].Path < ls[j].Path })
+	return ls
+}
+
+// unixReachableAsNobody reports whether nobody connects to the socket:
+// curl exits 7 when it cannot connect, with anything else once it could.
+func unixReachableAsNobody(l unixListener) bool {
+	flag, path := "--unix-socket", l.Path
+	if strings.HasPrefix(path, "@") {
+		flag, path = "--abstract-unix-socket", path[1:]
+	}
+	err := asNobody("curl", "-s", "-o", "/dev/null", "--max-time", "4", flag, path, "http://probe/").Run()
+	var ee *exec.ExitError
+	return !(errors.As(err, &ee) && ee.ExitCode() == 7)
 }
 
 // parseProcAddr decodes /proc/net/tcp's "0100007F:1F90" (each 32-bit word
@@ -276,7 +326,7 @@ func torControl(port int) (ok bool, methods, cookie string) {
 func TestExposure(t *testing.T) {
 	requireNet(t)
 	testenv.RequireRoot(t, "network namespaces, nftables and the user nobody")
-	for _, p := range []string{"ip", "nft", "bash", "timeout", "lighttpd", "ngircd", "infinoted"} {
+	for _, p := range []string{"ip", "nft", "bash", "timeout", "curl", "lighttpd", "ngircd", "infinoted"} {
 		testenv.RequireProgram(t, p)
 	}
 	tmp := backendTempDir(t)
@@ -453,8 +503,24 @@ func TestExposure(t *testing.T) {
 		fmt.Fprintf(&b, "%-5s %-22s %-6d %-16s %-28s %-8s %-8s %s / %s\n", r.l.Proto,
 			net.JoinHostPort(r.l.IP.String(), strconv.Itoa(r.l.Port)), r.l.PID, r.l.Owner, r.what, r.lan, r.local, r.wantLAN, r.wantLocal)
 	}
+	// Unix sockets: the API's is for root and its group, the checker's
+	// SOCKS socket for root and tor's user; a network namespace cannot
+	// reach them, nobody must not either.
+	uls := unixListeners(t, pids, owner)
+	if len(uls) == 0 {
+		t.Fatal("no listening unix socket in the daemon's process tree (its API socket at least)")
+	}
+	fmt.Fprintf(&b, "\n%-60s %-6s %-10s %-8s %s\n", "unix socket", "pid", "owner", "nobody", "expected")
+	for _, l := range uls {
+		reach := unixReachableAsNobody(l)
+		fmt.Fprintf(&b, "%-60s %-6d %-10s %-8s no\n", l.Path, l.PID, l.Owner, yesNo(reach))
+		if reach {
+			exposures++
+			t.Errorf("EXPOSED: unix socket %s (%s) reachable by nobody", l.Path, l.Owner)
+		}
+	}
 	t.Logf("listening sockets of the daemon (pid %d), its tors and its backends:\n%s", st.PID, b.String())
-	fmt.Printf("exposure: %d listening sockets probed from LAN namespace %s (host %s) and as nobody\n", len(rows), ns.name, ns.hostIP)
+	fmt.Printf("exposure: %d TCP/UDP and %d unix listening sockets probed from LAN namespace %s (host %s) and as nobody\n", len(rows), len(uls), ns.name, ns.hostIP)
 	fmt.Printf("exposure: reachable where not chosen: %d\n", exposures)
 
 	// The probes prove something: the allow-lan port answered the LAN,
