@@ -326,19 +326,19 @@ func torControl(port int) (ok bool, methods, cookie string) {
 func TestExposure(t *testing.T) {
 	requireNet(t)
 	testenv.RequireRoot(t, "network namespaces, nftables and the user nobody")
-	for _, p := range []string{"ip", "nft", "bash", "timeout", "curl", "lighttpd", "ngircd", "infinoted"} {
+	for _, p := range []string{"ip", "nft", "bash", "timeout", "curl", "lighttpd", "ngircd", "infinoted", "murmurd"} {
 		testenv.RequireProgram(t, p)
 	}
 	tmp := backendTempDir(t)
 	d := startDaemon(t, filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock"))
 	ns := newLANNamespace(t)
 
-	services := []string{"web", "fileshare", "lighttpd", "irc", "gobby"}
+	services := []string{"web", "fileshare", "lighttpd", "irc", "gobby", "mumble"}
 	// What the user chose: fileshare on the LAN, irc and lighttpd closed
 	// to other local users; the rest keep the defaults (allow-lan off,
 	// allow-localhost on).
 	allowLAN := map[string]bool{"fileshare": true}
-	allowLocal := map[string]bool{"web": true, "fileshare": true, "gobby": true}
+	allowLocal := map[string]bool{"web": true, "fileshare": true, "gobby": true, "mumble": true}
 	for n := range allowLAN {
 		d.mustCLI("set-option", n, "allow-lan", "true")
 	}

@@ -143,7 +143,7 @@ func (p *procSampler) finish() string {
 // runs it too.
 func TestSecretsNeverLeak(t *testing.T) {
 	requireNet(t)
-	for _, p := range []string{"ngircd", "infinoted", "murmurd"} {
+	for _, p := range []string{"ngircd", "infinoted", "murmurd", "sshd"} {
 		testenv.RequireProgram(t, p)
 	}
 	sampler := startProcSampler()
@@ -153,7 +153,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			sampler.finish()
 		}
 	}()
-	tmp := backendTempDir(t)
+	tmp := sftpRootDir(t) // sshd chroots into sftp's data dir
 	state, volatile := filepath.Join(tmp, "state"), filepath.Join(tmp, "state-volatile")
 	d := startDaemon(t, state, filepath.Join(tmp, "api.sock"))
 	seen := &transcript{}
@@ -188,14 +188,23 @@ func TestSecretsNeverLeak(t *testing.T) {
 		clientKeys = []string{kindClientKey}
 		both       = []string{kindPassword, kindClientKey}
 	)
-	services := []string{"web", "fileshare", "irc", "gobby", "mumble"}
-	enableConcurrently(t, d, services...)
 	var secrets []secret
+	services := []string{"web", "fileshare", "irc", "gobby", "mumble", "sftp"}
+	// sftp's password goes to the system's account of its login user:
+	// where a password would most likely pass through a command line.
+	sftpPass := "Sftp" + randomAlnum(t, 20)
+	run(none, "", "set-option", "sftp", "password-login", "true")
+	run(none, sftpPass+"\n", "set-option", "sftp", "password", "-")
+	secrets = append(secrets, secret{"sftp password (set through -, before enable)", kindPassword, []string{sftpPass}})
+	enableConcurrently(t, d, services...)
 	// The secret options: generated ones, then new values set through -.
 	ircPass := "Irc" + randomAlnum(t, 20)
 	mumblePass := "Mum" + randomAlnum(t, 20)
 	run(none, ircPass+"\n", "set-option", "irc", "password", "-")
 	run(none, mumblePass+"\n", "set-option", "mumble", "password", "-")
+	sftpPass2 := "Sftp" + randomAlnum(t, 20)
+	run(none, sftpPass2+"\n", "set-option", "sftp", "password", "-")
+	secrets = append(secrets, secret{"sftp password (set through -, while running)", kindPassword, []string{sftpPass2}})
 	// A refused secret: the error names the option, not the value.
 	badPass := "Bad" + randomAlnum(t, 12) + " with spaces"
 	run([]string{refused}, badPass+"\n", "set-option", "irc", "password", "-")
@@ -302,7 +311,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	d.stop() // the log is whole once the daemon has stopped
 	procDone = true
 	procs := sampler.finish()
-	for _, want := range []string{canary, "daemon --state " + state, "ngircd", "infinoted", "murmurd", "TAILS_SERVER_SOCKET="} {
+	for _, want := range []string{canary, "daemon --state " + state, "ngircd", "infinoted", "murmurd", "sshd", "TAILS_SERVER_SOCKET="} {
 		if !strings.Contains(procs, want) {
 			t.Fatalf("the process samples lack %q: they prove nothing", want)
 		}
@@ -310,9 +319,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 	seen.add("process arguments and environments", procs)
 	seen.add("daemon stdout/stderr", d.log.String())
 	// Every log file under the state and volatile roots (tor's, backends').
+	var files []string
 	for _, root := range []string{state, volatile} {
 		filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-			if err == nil && !e.IsDir() && (strings.HasSuffix(p, ".log") || strings.Contains(filepath.Base(p), "log")) {
+			dir := filepath.Base(filepath.Dir(p))
+			if err == nil && !e.IsDir() && (strings.HasSuffix(p, ".log") || dir == "log" || dir == "logs" || e.Name() == "log") {
+				files = append(files, strings.TrimPrefix(p, tmp+"/"))
 				if b, err := os.ReadFile(p); err == nil {
 					seen.add("file "+p, string(b))
 				}
@@ -321,6 +333,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		})
 	}
 
+	t.Logf("log files under the state and volatile roots: %s", strings.Join(files, ", "))
 	// The control: the same search finds the key in client show's output.
 	var control []string
 	for where, p := range seen.pieces {
