@@ -257,7 +257,7 @@ func tcpProbe(ip string, port int) []string {
 	return []string{"timeout", "4", "bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", ip, port)}
 }
 
-// reachableFromLAN reports whether a process in the LAN namespace opens a
+// reachable reports whether a process in the LAN namespace opens a
 // TCP connection to the host's veth address on port.
 func (ns *lanNamespace) reachable(port int) bool {
 	return exec.Command("ip", append([]string{"netns", "exec", ns.name}, tcpProbe(ns.hostIP, port)...)...).Run() == nil
