@@ -251,8 +251,8 @@ func newLANNamespace(t *testing.T) *lanNamespace {
 	return ns
 }
 
-// tcpProbe is a bash connect to addr:port within 4 s: true when the
-// connection opened.
+// tcpProbe is the command line of a bash connect to ip:port within 4 s;
+// it exits 0 when the connection opened.
 func tcpProbe(ip string, port int) []string {
 	return []string{"timeout", "4", "bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", ip, port)}
 }
