@@ -8,7 +8,10 @@
 #   kill     RELIABILITY_ROUNDS (default 100) rounds of kill -9 of the
 #            daemon during enable, set-option, client add and remove:
 #            rounds and failures
-# RELIABILITY_PARTS picks some ("fuzz hostile kill" by default). The kill
+#   exposure every listening socket probed from a LAN namespace and as
+#            nobody, and a session's outputs searched for its secrets
+#            (scripts/reliability-exposure.sh)
+# RELIABILITY_PARTS picks some ("fuzz hostile kill exposure" by default). The kill
 # rounds use the private Tor network of TAILS_TESTNET_DIR, or start one.
 # Prints a summary; exits non-zero on any crasher, injection or failure.
 set -euo pipefail
@@ -17,10 +20,10 @@ export PATH="$(go env GOPATH)/bin:$PATH"
 
 fuzztime=${RELIABILITY_FUZZTIME:-60s}
 rounds=${RELIABILITY_ROUNDS:-100}
-parts=${RELIABILITY_PARTS:-fuzz hostile kill}
+parts=${RELIABILITY_PARTS:-fuzz hostile kill exposure}
 for p in $parts; do
-	case $p in fuzz | hostile | kill) ;; *)
-		echo "RELIABILITY_PARTS: unknown part \"$p\" (use fuzz, hostile and kill)" >&2
+	case $p in fuzz | hostile | kill | exposure) ;; *)
+		echo "RELIABILITY_PARTS: unknown part \"$p\" (use fuzz, hostile, kill and exposure)" >&2
 		exit 2
 		;;
 	esac
@@ -96,6 +99,13 @@ if has kill; then
 	[ "$failed" = 0 ] || grep -E -- '--- FAIL|crash_test.go:[0-9]+: ' "$log" | grep -v 'kill -9 during' | head -20
 	echo "$line"
 	summary+=("$line")
+fi
+
+if has exposure; then
+	echo "== exposure and secrets"
+	out=$(scripts/reliability-exposure.sh) || bad=1
+	printf '%s\n' "$out"
+	while IFS= read -r line; do summary+=("$line"); done < <(printf '%s\n' "$out" | grep -E '^(exposure|secrets): ')
 fi
 
 echo "== summary"

@@ -19,6 +19,7 @@ import (
 
 	"tails-server/internal/apitype"
 	"tails-server/internal/catalog"
+	"tails-server/internal/freeport"
 	"tails-server/internal/install"
 	"tails-server/internal/staticweb"
 	"tails-server/internal/store"
@@ -428,13 +429,14 @@ func probe(def *catalog.Service, conn net.Conn, host string) error {
 	return checkStatus(def.Health.HTTP, resp.StatusCode)
 }
 
+// freePort picks a backend's local port (freeport: below the ephemeral
+// range, so that no outgoing connection takes it before the backend binds).
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ps, err := freeport.Pick(1)
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ps[0], nil
 }
 
 func firstLine(s string) string {

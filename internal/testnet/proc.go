@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"tails-server/internal/freeport"
 	"tails-server/internal/store"
 )
 
@@ -274,49 +273,11 @@ func FreePort() (int, error) {
 	return ps[0], nil
 }
 
-// freePorts returns n distinct free ports on 127.0.0.1, holding them all
-// open until each is chosen so that none repeats. They are drawn at random
-// below the kernel's ephemeral range (ip_local_port_range): a port the
-// kernel picked for us there is free only until the next outgoing
-// connection of any process takes it, and with several tors and tests at
-// work that happened between our check and tor's bind ("Address already
-// in use"). Below the range only a listener asking for that very port can
-// take it.
+// freePorts returns n distinct free ports on 127.0.0.1 (freeport.Pick).
 func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	lo, hi := listenRange()
-	ports := make([]int, 0, n)
-	for tries := 0; len(ports) < n; tries++ {
-		if tries > 100*n {
-			return nil, fmt.Errorf("testnet: no %d free ports between %d and %d on 127.0.0.1", n, lo, hi)
-		}
-		p := lo + rand.IntN(hi-lo)
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		lns = append(lns, ln)
-		ports = append(ports, p)
-	}
-	return ports, nil
-}
-
-// listenRange is where freePorts draws from: from 10000 up to the start of
-// the kernel's ephemeral range (32768 by default).
-func listenRange() (lo, hi int) {
-	lo, hi = 10000, 32768
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	ps, err := freeport.Pick(n)
 	if err != nil {
-		return lo, hi
+		return nil, fmt.Errorf("testnet: %w", err)
 	}
-	var start, end int
-	if _, err := fmt.Sscan(string(b), &start, &end); err == nil && start > lo+1000 {
-		hi = start
-	}
-	return lo, hi
+	return ps, nil
 }

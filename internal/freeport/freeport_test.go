@@ -1,4 +1,4 @@
-package testnet
+package freeport
 
 import (
 	"net"
@@ -9,9 +9,9 @@ import (
 // The ports a network is laid on are drawn below the kernel's ephemeral
 // range, where no outgoing connection can take one between the check and
 // tor's bind.
-func TestFreePortsBelowEphemeralRange(t *testing.T) {
-	lo, hi := listenRange()
-	ps, err := freePorts(40)
+func TestPickBelowEphemeralRange(t *testing.T) {
+	lo, hi := Range()
+	ps, err := Pick(40)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestFreePortsBelowEphemeralRange(t *testing.T) {
 		seen[p] = true
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err != nil {
-			t.Errorf("port %d not free after freePorts: %v", p, err)
+			t.Errorf("port %d not free after Pick: %v", p, err)
 			continue
 		}
 		ln.Close()
