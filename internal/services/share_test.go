@@ -156,6 +156,8 @@ func TestShareNamesOptionValues(t *testing.T) {
 	env := catalog.Env{Address: fakeOnion, Config: t.TempDir(), Data: t.TempDir()}
 	for _, tt := range []struct{ service, option, value, want string }{
 		{"irc", "channels", "general,news", "join #general, #news"},
+		// The '#' the option takes is the one the instructions print.
+		{"irc", "channels", "#general,news", "join #general, #news."},
 		{"xmpp", "room", "friends", "join the room friends@conference." + fakeOnion},
 		{"fileshare", "mode", "receive", "send files with the form"},
 	} {
