@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -61,5 +62,38 @@ func TestInstalledFollowsTheStatusFile(t *testing.T) {
 	write("install ok installed")
 	if !in.Installed([]string{"lighttpd"}) {
 		t.Fatal("lighttpd installed per the new status file, Installed says no")
+	}
+}
+
+// TestInstallOfInstalledRunsNoAptGet: installing packages dpkg has
+// already says "already installed" and runs no apt-get at all (found
+// through PATH, as the daemon finds it); one missing package does run it.
+func TestInstallOfInstalledRunsNoAptGet(t *testing.T) {
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "apt-get-calls")
+	fake := "#!/bin/sh\necho \"$*\" >>" + calls + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "apt-get"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	in := &Installer{StatusFile: filepath.Join("testdata", "dpkg-status"), PolicyRC: filepath.Join(dir, "policy-rc.d")}
+	var steps []Progress
+	if err := in.Install(context.Background(), []string{"lighttpd", "prosody"}, func(p Progress) { steps = append(steps, p) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 1 || steps[0].Stage != StageCheck || steps[0].Message != "lighttpd, prosody already installed" {
+		t.Fatalf("steps %+v, want only the check: lighttpd, prosody already installed", steps)
+	}
+	if b, err := os.ReadFile(calls); err == nil {
+		t.Fatalf("apt-get ran for installed packages: %q", b)
+	}
+	// ngircd is not installed: apt-get runs (and, being a fake, installs
+	// nothing, which Install says).
+	err := in.Install(context.Background(), []string{"lighttpd", "ngircd"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "ngircd is still not installed") {
+		t.Fatalf("install of a missing package with a fake apt-get: %v", err)
+	}
+	if b, err := os.ReadFile(calls); err != nil || !strings.Contains(string(b), "install -y -q --no-install-recommends -- ngircd") {
+		t.Fatalf("apt-get calls %q, %v: want one install of ngircd alone", b, err)
 	}
 }
