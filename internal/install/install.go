@@ -45,8 +45,9 @@ func ValidPackage(name string) bool { return packageName.MatchString(name) }
 
 // Installer runs apt-get.
 type Installer struct {
-	// AptGet and DpkgQuery are the programs used (defaults: apt-get,
-	// dpkg-query); tests may point them elsewhere.
+	// AptGet and DpkgQuery (which lists a package's files) are the
+	// programs used (defaults: apt-get, dpkg-query, through PATH); tests
+	// may point them elsewhere.
 	AptGet, DpkgQuery string
 	// PolicyRC is the policy-rc.d path (default /usr/sbin/policy-rc.d).
 	PolicyRC string
