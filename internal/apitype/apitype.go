@@ -70,7 +70,12 @@ type Service struct {
 	Title       string `json:"title" yaml:"title"`
 	Description string `json:"description" yaml:"description"`
 	Enabled     bool   `json:"enabled" yaml:"enabled"`
-	State       string `json:"state" yaml:"state"`
+	// Installed is true when the service has everything it needs on this
+	// machine: a built-in backend always, a packaged one when dpkg has
+	// every package of its description. Enabling an installed service
+	// runs no apt-get.
+	Installed bool   `json:"installed" yaml:"installed"`
+	State     string `json:"state" yaml:"state"`
 	// Reachable is true once the daemon fetched the service through its
 	// own onion, and until a later check fails.
 	Reachable bool `json:"reachable" yaml:"reachable"`

@@ -28,12 +28,13 @@ func runList(e *env, args []string) error {
 	type row struct {
 		Name         string `yaml:"name" json:"name"`
 		Title        string `yaml:"title" json:"title"`
+		Installed    bool   `yaml:"installed" json:"installed"`
 		State        string `yaml:"state" json:"state"`
 		OnionAddress string `yaml:"onion_address,omitempty" json:"onion_address,omitempty"`
 	}
 	out := []row{}
 	for _, s := range svcs {
-		out = append(out, row{s.Name, s.Title, s.State, s.OnionAddress})
+		out = append(out, row{s.Name, s.Title, s.Installed, s.State, s.OnionAddress})
 	}
 	return e.print(out)
 }

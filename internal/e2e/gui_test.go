@@ -36,10 +36,14 @@ func TestGUIBrowser(t *testing.T) {
 	step(t, ctx, 30*time.Second, "log in", chromedp.Navigate("file://"+g.loginFile(t)), chromedp.WaitVisible(chromedp.CSS("ul.services")))
 	shot(t, ctx, "01-services")
 	list := text(t, ctx, "ul.services")
-	for _, want := range []string{"Web server", "GUI demo site", "Not installed"} {
+	for _, want := range []string{"Web server", "GUI demo site", "Disabled"} {
 		if !strings.Contains(list, want) {
 			t.Fatalf("services page lacks %q:\n%s", want, list)
 		}
+	}
+	// Both are built-in, installed although never enabled.
+	if strings.Contains(list, "Not installed") {
+		t.Fatalf("services page says a built-in service is not installed:\n%s", list)
 	}
 
 	step(t, ctx, 30*time.Second, "open web", chromedp.Click(chromedp.CSS(`a[href="/services/web"]`)), chromedp.WaitVisible(chromedp.ID("enable")))

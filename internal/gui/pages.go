@@ -27,7 +27,7 @@ func row(sv apitype.Service) svcRow {
 	switch sv.State {
 	case apitype.StateDisabled:
 		r.StateLabel, r.StateClass, r.Health = "Disabled", "off", "Off"
-		if !sv.Enabled && sv.OnionAddress == "" {
+		if !sv.Installed { // the daemon's word: dpkg lacks a package of it
 			r.StateLabel, r.Health = "Not installed", ""
 		}
 	case apitype.StateStarting, apitype.StateAddressed, apitype.StatePublished:

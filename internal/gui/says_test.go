@@ -28,7 +28,7 @@ func text(body string) string {
 func TestStateReason(t *testing.T) {
 	const why = "stopped by auto-stop after the first complete download; enable it again to share again"
 	f := &fakeAPI{daemon: apitype.Daemon{Network: "testnet", Tor: apitype.Tor{State: "ready", Bootstrap: 100}},
-		services: map[string]apitype.Service{"fileshare": {Name: "fileshare", Title: "File share", State: apitype.StateDisabled,
+		services: map[string]apitype.Service{"fileshare": {Name: "fileshare", Title: "File share", Installed: true, State: apitype.StateDisabled,
 			OnionAddress: onion, ClientAuth: true, Error: why}}}
 	s, hc := serveFake(t, f)
 	for _, path := range []string{"/", "/services/fileshare"} {
@@ -42,7 +42,7 @@ func TestStateReason(t *testing.T) {
 // each step in words, not the state's name.
 func TestProgressInWords(t *testing.T) {
 	f := &fakeAPI{daemon: apitype.Daemon{Network: "testnet", Tor: apitype.Tor{State: "ready", Bootstrap: 100}},
-		services: map[string]apitype.Service{"web": {Name: "web", Title: "Web server", State: apitype.StateDisabled}},
+		services: map[string]apitype.Service{"web": {Name: "web", Title: "Web server", Installed: true, State: apitype.StateDisabled}},
 		progress: []apitype.Progress{{Step: apitype.StateAddressed, State: apitype.StateAddressed}},
 		release:  make(chan struct{})}
 	defer close(f.release)

@@ -45,8 +45,9 @@ func ValidPackage(name string) bool { return packageName.MatchString(name) }
 
 // Installer runs apt-get.
 type Installer struct {
-	// AptGet and DpkgQuery are the programs used (defaults: apt-get,
-	// dpkg-query); tests may point them elsewhere.
+	// AptGet and DpkgQuery (which lists a package's files) are the
+	// programs used (defaults: apt-get, dpkg-query, through PATH); tests
+	// may point them elsewhere.
 	AptGet, DpkgQuery string
 	// PolicyRC is the policy-rc.d path (default /usr/sbin/policy-rc.d).
 	PolicyRC string
@@ -57,25 +58,41 @@ type Installer struct {
 	// disabled (see replaceUnits), so that RestoreSystemUnits can put
 	// back what the host had; "" leaves the system's units alone.
 	UnitsRecord string
+	// StatusFile is dpkg's status file, which says what is installed
+	// (default DpkgStatusFile); tests may point it at a fake one.
+	StatusFile string
 
-	mu sync.Mutex // one apt-get at a time
+	mu     sync.Mutex // one apt-get at a time
+	status dpkgStatus
 }
 
-// Missing returns the packages of names that are not installed.
+// Missing returns the packages of names that are not installed, per
+// dpkg's status file (read again only when it changed).
 func (in *Installer) Missing(ctx context.Context, names []string) ([]string, error) {
 	for _, n := range names {
 		if !ValidPackage(n) {
 			return nil, fmt.Errorf("invalid Debian package name %q", n)
 		}
 	}
+	installed, err := in.status.set(or(in.StatusFile, DpkgStatusFile))
+	if err != nil {
+		return nil, err
+	}
 	var missing []string
 	for _, n := range names {
-		out, err := exec.CommandContext(ctx, or(in.DpkgQuery, "dpkg-query"), "-W", "-f=${Status}", "--", n).Output()
-		if err != nil || !bytes.Equal(bytes.TrimSpace(out), []byte("install ok installed")) {
+		if !installed[n] {
 			missing = append(missing, n)
 		}
 	}
 	return missing, nil
+}
+
+// Installed reports whether every package of names is installed. It is
+// cheap (a stat of dpkg's status file, unless the file changed): `list`
+// asks it for every service.
+func (in *Installer) Installed(names []string) bool {
+	missing, err := in.Missing(context.Background(), names)
+	return err == nil && len(missing) == 0
 }
 
 // Install installs the packages that are missing, calling progress for
@@ -122,6 +139,7 @@ func (in *Installer) install(ctx context.Context, missing []string, progress fun
 		}
 		err = in.aptGet(ctx, args, progress)
 	}
+	in.status.forget() // apt-get ran: read what it did
 	if err != nil {
 		return err
 	}

@@ -90,6 +90,9 @@ type Options struct {
 	// (Tors.OnionsPerTor, 10 by default), under this bound.
 	PublishConcurrency int
 	Log                *slog.Logger
+	// DpkgStatus is dpkg's status file, which says whether a service's
+	// packages are installed (default install.DpkgStatusFile).
+	DpkgStatus string
 	// Firewall keeps the allow-lan / allow-localhost rules; nil: off.
 	Firewall *firewall.Firewall
 	// TorUID returns the uid tor runs as, when known.
@@ -175,7 +178,7 @@ func New(st *store.Store, t Tors, cat *catalog.Catalog, opt Options) (*Manager, 
 	if opt.PublishConcurrency <= 0 {
 		opt.PublishConcurrency = 16
 	}
-	m := &Manager{store: st, tors: t, catalog: cat, installer: &install.Installer{UnitsRecord: filepath.Join(st.Dir, "system-units.json")}, opt: opt, log: opt.Log, svcs: map[string]*service{},
+	m := &Manager{store: st, tors: t, catalog: cat, installer: &install.Installer{UnitsRecord: filepath.Join(st.Dir, "system-units.json"), StatusFile: opt.DpkgStatus}, opt: opt, log: opt.Log, svcs: map[string]*service{},
 		pacers: map[int]*pacer{}}
 	for _, name := range cat.Names() {
 		def, _ := cat.Get(name)
@@ -408,6 +411,16 @@ func (m *Manager) Info(name string, details, showSecrets bool) (apitype.Service,
 	return m.info(s, details, showSecrets), nil
 }
 
+// installed reports whether the service has everything it needs on this
+// machine: a built-in backend always, a packaged one once dpkg has every
+// package of its description.
+func (m *Manager) installed(def *catalog.Service) bool {
+	if def.Backend.Builtin != "" || len(def.Packages) == 0 {
+		return true
+	}
+	return m.installer.Installed(def.Packages)
+}
+
 func (m *Manager) info(s *service, details, showSecrets bool) apitype.Service {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -416,6 +429,7 @@ func (m *Manager) info(s *service, details, showSecrets bool) apitype.Service {
 		Title:       s.def.Title,
 		Description: s.def.Description,
 		Enabled:     s.rec.Enabled,
+		Installed:   m.installed(s.def),
 		State:       s.state,
 		Reachable:   s.state == apitype.StateReachable,
 		OnionPort:   s.def.OnionPorts[0].Virtual,
