@@ -287,6 +287,26 @@ func newOnionClient(t *testing.T, name string, credentials ...string) *onionClie
 	return &onionClient{tor: tr, authDir: authDir}
 }
 
+// forget has the client tor drop what it cached of onion services
+// (SIGNAL NEWNYM purges the descriptors and introduction point state; the
+// credentials in its ClientOnionAuthDir stay): a client that fetched a
+// service before the service's tor restarted keeps trying the old
+// introduction points for minutes otherwise, which is the client's cache
+// and nothing the host controls.
+func (c *onionClient) forget(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ctl, err := dialControl(ctx, c.tor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	if err := ctl.Signal(ctx, "NEWNYM"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // curl fetches url through the client's SOCKS port with curl.
 func (c *onionClient) curl(url string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)

@@ -104,6 +104,9 @@ func (w *movedWeb) check(t *testing.T, d *daemon, want bool) {
 		}
 		return nil
 	})
+	// The daemon restarted, and its tor with it: the client's cached
+	// descriptor names introduction points that are gone.
+	w.onion.forget(t)
 	waitFor(t, 120*time.Second, "the site through the onion", func() error {
 		body, err := w.onion.curl("http://" + w.addr + "/notes.txt")
 		if err == nil && body != string(w.files["data/www/notes.txt"]) {

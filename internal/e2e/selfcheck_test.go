@@ -54,7 +54,10 @@ func TestSelfCheckRepairs(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 90*time.Second, "re-published", func() error {
+	// Three failed checks in a row: through the checker tor each one
+	// waits out the check's 60 s timeout (the hosting tor is offline, the
+	// rendezvous never completes).
+	waitFor(t, 240*time.Second, "re-published", func() error {
 		if n := d.service("web").Details.Republished; n < 1 {
 			return fmt.Errorf("republished %d times", n)
 		}

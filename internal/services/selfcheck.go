@@ -29,6 +29,8 @@ func (m *Manager) checkLoop(ctx context.Context, s *service, c *tor.Conn) {
 		return
 	}
 
+	m.freshDescriptor(ctx, s)
+
 	failures := 0
 	retry := 500 * time.Millisecond
 	reached := false
@@ -83,6 +85,55 @@ func (m *Manager) republish(s *service, c *tor.Conn) {
 	s.mu.Unlock()
 	if ok && m.torOf(s).Conn() == c {
 		m.publish(context.Background(), s, c)
+	}
+}
+
+// freshDescriptor has the checker tor fetch the service's descriptor
+// before the first check of a publication, and waits (at most 20 s) until
+// it arrived. The checker is a client of its own that outlives the tors
+// hosting the onions: after one of them restarted, its cache still holds
+// the descriptor of the onion's earlier run, whose introduction points
+// went with the old tor, and it would try those (seen: 2 minutes without
+// a check passing after a kill -9 of the hosting tor). A fetched
+// descriptor replaces the cached one when it is newer.
+func (m *Manager) freshDescriptor(ctx context.Context, s *service) {
+	if m.opt.Checker == nil {
+		return
+	}
+	cc := m.opt.Checker.Conn()
+	if cc == nil {
+		return // a new checker has nothing cached
+	}
+	s.mu.Lock()
+	addr := s.rec.Address
+	s.mu.Unlock()
+	events, cancel, err := cc.Subscribe("HS_DESC")
+	if err != nil {
+		return
+	}
+	defer cancel()
+	ctx, stop := context.WithTimeout(ctx, 20*time.Second)
+	defer stop()
+	if err := cc.HSFetch(ctx, addr); err != nil {
+		m.log.Warn("fetching the descriptor for the self-check", "service", s.def.Name, "err", err)
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-cc.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			// RECEIVED: the cache has the newest; FAILED: a directory
+			// lacks it, and the check will tell.
+			if d, ok := tor.ParseHSDesc(ev); ok && d.Address == addr && (d.Action == "RECEIVED" || d.Action == "FAILED") {
+				return
+			}
+		}
 	}
 }
 

@@ -371,6 +371,23 @@ func (c *Conn) OnionClientAuthRemove(ctx context.Context, address string) error 
 	return nil
 }
 
+// HSFetch asks tor to fetch the descriptor of the onion service at address
+// from its directories now (HSFETCH), replacing a cached one when the
+// fetched one is newer: a client whose cache still holds the descriptor
+// of a service's earlier run (its introduction points gone with the tor
+// that hosted it) gets the new one. Tor answers at once; the fetch goes on
+// in the background (HS_DESC events).
+func (c *Conn) HSFetch(ctx context.Context, address string) error {
+	addr, err := checkAddress("HSFetch address", address)
+	if err != nil {
+		return err
+	}
+	if _, err := c.do(ctx, "HSFETCH "+addr); err != nil {
+		return fmt.Errorf("tor: HSFETCH: %w", err)
+	}
+	return nil
+}
+
 // ClientAuthEntry is one client-authorization key tor holds.
 type ClientAuthEntry struct {
 	Address    string              // the service's address, without ".onion"

@@ -515,6 +515,12 @@ func TestOnionClientAuth(t *testing.T) {
 	if err := wait(t, errc); err != nil {
 		t.Fatal(err)
 	}
+	errc = async(func() error { return c.HSFetch(testCtx(t), k.Address()+".onion") })
+	f.expect("HSFETCH " + k.Address())
+	f.send("250 OK")
+	if err := wait(t, errc); err != nil {
+		t.Fatal(err)
+	}
 	errc = async(func() error { return c.DelOnion(testCtx(t), k.Address()) })
 	f.expect("DEL_ONION " + k.Address())
 	f.send("552 Unknown Onion Service id")

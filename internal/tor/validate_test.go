@@ -83,6 +83,7 @@ func TestValidationRefusesBeforeWriting(t *testing.T) {
 		{"OnionClientAuthAdd address", false, false, func(v string) error { return c.OnionClientAuthAdd(ctx, addr+v, ck, "", false) }, true},
 		{"OnionClientAuthAdd nickname", false, false, func(v string) error { return c.OnionClientAuthAdd(ctx, addr, ck, "bob"+v, false) }, true},
 		{"OnionClientAuthRemove", false, false, func(v string) error { return c.OnionClientAuthRemove(ctx, v+addr) }, true},
+		{"HSFetch", false, false, func(v string) error { return c.HSFetch(ctx, addr[:10]+v+addr[10:]) }, true},
 		{"OnionClientAuthView", false, false, func(v string) error { _, err := c.OnionClientAuthView(ctx, addr+v); return err }, true},
 	}
 	for _, call := range calls {
