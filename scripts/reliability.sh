@@ -6,8 +6,11 @@
 #   hostile  every option of every built-in service x the hostile set,
 #            rendered and read back: injections found
 #   kill     RELIABILITY_ROUNDS (default 100) rounds of kill -9 of the
-#            daemon during enable, set-option, client add and remove:
-#            rounds and failures
+#            daemon during enable, set-option, client add and remove, and
+#            as many per kind of kill -9 of the daemon's tor, its checker
+#            tor, a backend (during enable, disable, set-option,
+#            persistence, client add and remove, upload) and the daemon
+#            (during disable, persistence, upload): rounds and failures
 #   exposure every listening socket probed from a LAN namespace and as
 #            nobody, and a session's outputs searched for its secrets
 #            (scripts/reliability-exposure.sh)
@@ -99,6 +102,24 @@ if has kill; then
 	[ "$failed" = 0 ] || grep -E -- '--- FAIL|crash_test.go:[0-9]+: ' "$log" | grep -v 'kill -9 during' | head -20
 	echo "$line"
 	summary+=("$line")
+	# kill -9 of the daemon's tor, its checker tor, a backend, and of the
+	# daemon during disable, persistence and an upload: a line per kind.
+	log="$logs/kill-more.log"
+	start=$SECONDS
+	RELIABILITY_ROUNDS=$rounds go test -count=1 -v -timeout=$((rounds * 4 * 5 + 10))m \
+		-run='^TestKillTorsAndBackends$' ./internal/e2e >"$log" 2>&1 || bad=1
+	for kind in tor checker backend daemon; do
+		passed=$(grep -cE -- "--- PASS: TestKillTorsAndBackends/$kind/" "$log" || true)
+		failed=$(grep -cE -- "--- FAIL: TestKillTorsAndBackends/$kind/" "$log" || true)
+		what=$kind
+		[ "$kind" = daemon ] && what="daemon (disable, persistence, upload)"
+		line="kill -9 of $what: rounds $((passed + failed)) of $rounds, failures $failed"
+		[ "$failed" = 0 ] || grep -E -- "--- FAIL: TestKillTorsAndBackends/$kind/|crash_more_test.go:[0-9]+: " "$log" | grep -v 'kill -9 of' | head -20
+		echo "$line"
+		summary+=("$line")
+	done
+	echo "(kill -9 of tors, backends and the daemon: $((SECONDS - start))s)"
+	grep -qE -- '--- (PASS|FAIL): TestKillTorsAndBackends' "$log" || { bad=1; echo "kill -9 of tors and backends: did not run (see $log)"; tail -5 "$log"; }
 fi
 
 if has exposure; then
