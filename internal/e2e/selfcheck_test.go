@@ -66,7 +66,10 @@ func TestSelfCheckRepairs(t *testing.T) {
 	if err := ctl.SetConf(ctx, tor.KeyValue{Key: "DisableNetwork", Value: "0"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 150*time.Second, "reachable again", func() error {
+	// The hosting tor builds new introduction points and uploads a new
+	// descriptor; a check that still tried the old ones waits out its
+	// timeout before the checker fetches the new descriptor.
+	waitFor(t, 300*time.Second, "reachable again", func() error {
 		if s := d.service("web"); !s.Reachable {
 			return fmt.Errorf("state %s: %s", s.State, s.Error)
 		}

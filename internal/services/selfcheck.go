@@ -34,8 +34,14 @@ func (m *Manager) checkLoop(ctx context.Context, s *service, c *tor.Conn) {
 	failures := 0
 	retry := 500 * time.Millisecond
 	reached := false
-	for ctx.Err() == nil {
+	for failed := false; ctx.Err() == nil; {
+		if failed {
+			// The checker may hold a descriptor the hosting tor has
+			// since replaced (it came back online, it re-published).
+			m.freshDescriptor(ctx, s)
+		}
 		res := m.checkOnce(ctx, s)
+		failed = !res.OK
 		if ctx.Err() != nil {
 			return
 		}
@@ -89,8 +95,8 @@ func (m *Manager) republish(s *service, c *tor.Conn) {
 }
 
 // freshDescriptor has the checker tor fetch the service's descriptor
-// before the first check of a publication, and waits (at most 20 s) until
-// it arrived. The checker is a client of its own that outlives the tors
+// before the first check of a publication and after a failed one, and
+// waits (at most 20 s) until it arrived. The checker is a client of its own that outlives the tors
 // hosting the onions: after one of them restarted, its cache still holds
 // the descriptor of the onion's earlier run, whose introduction points
 // went with the old tor, and it would try those (seen: 2 minutes without
