@@ -450,7 +450,7 @@ func TestWebEndToEnd(t *testing.T) {
 		// service keeps Tor's client-side caches of the old descriptor and
 		// of the directories it asked, and how soon it retries is Tor's
 		// business, not the host's: under load that took minutes.)
-		waitFor(t, 120*time.Second, "web reachable after tor restart", func() error {
+		waitFor(t, 300*time.Second, "web reachable after tor restart", func() error {
 			if s := d.service("web"); !s.Reachable {
 				return fmt.Errorf("state %s: %s", s.State, s.Error)
 			}
@@ -468,7 +468,7 @@ func TestWebEndToEnd(t *testing.T) {
 		d.stop()
 		d = startDaemon(parent, state, socket)
 		d := d.in(t)
-		waitFor(t, 150*time.Second, "web reachable after daemon restart", func() error {
+		waitFor(t, 300*time.Second, "web reachable after daemon restart", func() error {
 			s := d.service("web")
 			if s.OnionAddress != addr {
 				t.Fatalf("address changed from %s to %s", addr, s.OnionAddress)

@@ -38,7 +38,7 @@ func TestSettings(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, "tor", "state")); err != nil {
 		t.Fatalf("tor state (guards) not moved to the persistent root: %v", err)
 	}
-	waitFor(t, 150*time.Second, "tor restarted and web reachable", func() error {
+	waitFor(t, 300*time.Second, "tor restarted and web reachable", func() error {
 		st := d.status().Tor
 		if st.PID == pid || st.State != "ready" {
 			return fmt.Errorf("tor %s pid %d", st.State, st.PID)

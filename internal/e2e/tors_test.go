@@ -68,7 +68,7 @@ func TestOnionsSpreadOverTors(t *testing.T) {
 	if err := syscall.Kill(st.MoreTors[0].PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 120*time.Second, "site02 reachable again after its tor was killed", func() error {
+	waitFor(t, 300*time.Second, "site02 reachable again after its tor was killed", func() error {
 		s := d.service("site02")
 		if c := s.Details.LastCheck; c == nil || !c.OK || c.Time.Before(killed) {
 			return fmt.Errorf("state %s: %s", s.State, s.Error)
