@@ -51,7 +51,9 @@ func wantRefused(f Format, v string) bool {
 				return true
 			}
 		case XML:
-			if r < 0x20 && r != '\t' && r != '\n' && r != '\r' {
+			// XML 1.0's Char leaves out the C0 controls but TAB, CR and
+			// LF, and U+FFFE and U+FFFF.
+			if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0xfffe || r == 0xffff {
 				return true
 			}
 		}
