@@ -13,7 +13,7 @@ what=${1:-run}
 # program -> Debian package
 declare -A need=([tor]=tor [tor-gencert]=tor [curl]=curl)
 if [ "$what" = test ]; then
-	need+=([nc]=netcat-openbsd [nft]=nftables [ip]=iproute2 [setpriv]=util-linux [lua5.4]=lua5.4 [luac5.4]=lua5.4 [lighttpd]=lighttpd
+	need+=([nc]=netcat-openbsd [nft]=nftables [ip]=iproute2 [setpriv]=util-linux [lua5.4]=lua5.4 [luac5.4]=lua5.4 [lighttpd]=lighttpd [nginx]=nginx
 		[torsocks]=torsocks [chromium]=chromium [murmurd]=mumble-server [infinoted]=infinoted
 		[sshd]=openssh-server [sftp]=openssh-client [ssh-keygen]=openssh-client [prosody]=prosody [prosodyctl]=prosody [ngircd]=ngircd
 		[openssl]=openssl [unzip]=unzip [strace]=strace)

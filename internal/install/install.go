@@ -54,6 +54,10 @@ type Installer struct {
 	// Systemctl disables and masks the packages' own units (default
 	// systemctl).
 	Systemctl string
+	// UnitDir and InitDir are where installed systemd services and SysV
+	// init scripts are (default /usr/lib/systemd/system and
+	// /etc/init.d); tests may point them at fake ones.
+	UnitDir, InitDir string
 	// UnitsRecord is the file recording the system units Install
 	// disabled (see replaceUnits), so that RestoreSystemUnits can put
 	// back what the host had; "" leaves the system's units alone.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -55,15 +56,18 @@ var (
 	initFile = regexp.MustCompile(`^/etc/init\.d/([a-zA-Z0-9][a-zA-Z0-9._-]*)$`)
 )
 
-// packageUnits returns the units a package ships: its systemd units
-// (not templates) and, as NAME.service, its SysV init scripts, each with
-// the init script's name when it has one.
+// packageUnits returns the system units of a package: those it ships
+// (its systemd units, not templates, and, as NAME.service, its SysV init
+// scripts), and those another package ships to run one of its programs
+// (Debian's nginx.service is in nginx-common, /usr/sbin/nginx in nginx),
+// each with the init script's name when it has one.
 func (in *Installer) packageUnits(ctx context.Context, pkg string) (map[string]string, error) {
 	out, err := exec.CommandContext(ctx, or(in.DpkgQuery, "dpkg-query"), "-L", "--", pkg).Output()
 	if err != nil {
 		return nil, fmt.Errorf("listing the files of %s: %w", pkg, err)
 	}
 	units := map[string]string{} // unit -> init script name ("" if none)
+	var programs []string
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		if m := unitFile.FindStringSubmatch(sc.Text()); m != nil {
@@ -72,9 +76,104 @@ func (in *Installer) packageUnits(ctx context.Context, pkg string) (map[string]s
 			}
 		} else if m := initFile.FindStringSubmatch(sc.Text()); m != nil && m[1] != "README" && m[1] != "skeleton" {
 			units[m[1]+".service"] = m[1]
+		} else if programFile.MatchString(sc.Text()) {
+			programs = append(programs, sc.Text())
+		}
+	}
+	for u, script := range in.unitsRunning(programs) {
+		if _, ok := units[u]; !ok || script != "" {
+			units[u] = script
 		}
 	}
 	return units, nil
+}
+
+// programFile matches the programs a package ships.
+var programFile = regexp.MustCompile(`^(?:/usr)?/s?bin/[^/]+$`)
+
+// unitsRunning returns the installed systemd services whose ExecStart runs
+// one of programs, and the SysV init scripts that name one (as
+// NAME.service, with the script's name).
+func (in *Installer) unitsRunning(programs []string) map[string]string {
+	units := map[string]string{}
+	if len(programs) == 0 {
+		return units
+	}
+	// With merged /usr, /sbin/x and /usr/sbin/x are one program.
+	names := map[string]bool{}
+	for _, p := range programs {
+		p = strings.TrimPrefix(p, "/usr")
+		names[p], names["/usr"+p] = true, true
+	}
+	dirs := []string{"/usr/lib/systemd/system", "/lib/systemd/system"} // one with merged /usr
+	if in.UnitDir != "" {
+		dirs = []string{in.UnitDir}
+	}
+	for _, dir := range dirs {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.service"))
+		for _, f := range files {
+			u := filepath.Base(f)
+			if _, seen := units[u]; seen || strings.Contains(u, "@") {
+				continue
+			}
+			for _, line := range strings.Split(readSmall(f), "\n") {
+				key, cmd, ok := strings.Cut(strings.TrimSpace(line), "=")
+				if !ok || key != "ExecStart" {
+					continue
+				}
+				// Prefixes: - @ : + ! say how it runs, not what.
+				if f := strings.Fields(strings.TrimLeft(cmd, "-@:+!")); len(f) > 0 && names[f[0]] {
+					units[u] = ""
+				}
+			}
+		}
+	}
+	scripts, _ := filepath.Glob(filepath.Join(or(in.InitDir, "/etc/init.d"), "*"))
+	for _, f := range scripts {
+		name := filepath.Base(f)
+		if !initFile.MatchString("/etc/init.d/"+name) || name == "README" || name == "skeleton" {
+			continue
+		}
+		text := readSmall(f)
+		for p := range names {
+			if containsWord(text, p) {
+				units[name+".service"] = name
+			}
+		}
+	}
+	return units
+}
+
+// readSmall returns the text of a system file of at most 256 KiB ("" if
+// it is not one).
+func readSmall(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	b := make([]byte, 256<<10)
+	n, _ := io.ReadFull(f, b)
+	return string(b[:n])
+}
+
+// containsWord reports whether text holds path not followed by a letter,
+// digit or one of . _ - (so /usr/sbin/nginx is not /usr/sbin/nginx-debug).
+func containsWord(text, path string) bool {
+	for i := 0; ; {
+		j := strings.Index(text[i:], path)
+		if j < 0 {
+			return false
+		}
+		end := i + j + len(path)
+		if end == len(text) || !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/", rune(text[end])) {
+			return true
+		}
+		i = end
+	}
 }
 
 // enabled reports whether unit starts at boot: systemctl says so, or its

@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -161,6 +162,18 @@ func TestCatalogPackagesDoNotStartAtBoot(t *testing.T) {
 					tested++
 					if want := "disabled the system's own " + unitTitle(u) + " (" + u + ") so that it does not start at boot with its default configuration"; !strings.Contains(said, want) {
 						t.Errorf("%s: the install's steps do not say %q:\n%s", pkg, want, said)
+					}
+				}
+			}
+
+			// Whatever package ships it, no unit that runs the backend's
+			// program may start at boot: read from the units themselves.
+			if len(def.Backend.Command) > 0 {
+				if prog, err := exec.LookPath(def.Backend.Command[0]); err == nil {
+					for _, u := range unitsStarting(t, prog) {
+						if s := unitState(u); s == "enabled" && !runsAny(runs) {
+							t.Errorf("%s runs %s and is %s after the install", u, prog, s)
+						}
 					}
 				}
 			}
@@ -370,4 +383,70 @@ func TestNewPackageUnitStaysOff(t *testing.T) {
 	if !slices.ContainsFunc(steps, func(p Progress) bool { return p.Message == pkg+" already installed" }) {
 		t.Errorf("second enable: %+v", steps)
 	}
+}
+
+// unitsStarting lists the installed systemd services whose ExecStart runs
+// prog, and the init scripts that set DAEMON to it.
+func unitsStarting(t *testing.T, prog string) []string {
+	t.Helper()
+	var units []string
+	files, _ := filepath.Glob("/usr/lib/systemd/system/*.service")
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "ExecStart=") && strings.Fields(strings.TrimLeft(strings.TrimPrefix(l, "ExecStart="), "-@:+!") + " x")[0] == prog {
+				units = append(units, filepath.Base(f))
+			}
+		}
+	}
+	scripts, _ := filepath.Glob("/etc/init.d/*")
+	for _, f := range scripts {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), "DAEMON="+prog+"\n") {
+			units = append(units, filepath.Base(f)+".service")
+		}
+	}
+	return units
+}
+
+// TestUnitsOfAnotherPackage: a unit that runs a package's program counts
+// as the package's even when another package ships it (nginx.service is in
+// nginx-common, /usr/sbin/nginx in nginx); /usr/sbin/nginx-debug is not
+// /usr/sbin/nginx.
+func TestUnitsOfAnotherPackage(t *testing.T) {
+	dir := t.TempDir()
+	unitDir, initDir := filepath.Join(dir, "units"), filepath.Join(dir, "init.d")
+	os.MkdirAll(unitDir, 0o755)
+	os.MkdirAll(initDir, 0o755)
+	write := func(p, text string) {
+		if err := os.WriteFile(p, []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(unitDir, "nginx.service"), "[Service]\nExecStartPre=/usr/sbin/nginx -t\nExecStart=/usr/sbin/nginx -g 'daemon on;'\n")
+	write(filepath.Join(unitDir, "nginx-debug.service"), "[Service]\nExecStart=/usr/sbin/nginx-debug\n")
+	write(filepath.Join(unitDir, "other.service"), "[Service]\nExecStart=-/usr/bin/other --nginx /usr/sbin/nginx\n")
+	write(filepath.Join(unitDir, "minus.service"), "[Service]\nExecStart=-/sbin/nginx\n")
+	write(filepath.Join(initDir, "nginx"), "#!/bin/sh\nDAEMON=/usr/sbin/nginx\n")
+	write(filepath.Join(initDir, "nginx-debug"), "#!/bin/sh\nDAEMON=/usr/sbin/nginx-debug\n")
+	dpkg := filepath.Join(dir, "dpkg-query")
+	write(dpkg, "#!/bin/sh\nprintf '/.\\n/usr/sbin/nginx\\n/usr/share/doc/nginx/copyright\\n'\n")
+	in := &Installer{DpkgQuery: dpkg, UnitDir: unitDir, InitDir: initDir}
+	got, err := in.packageUnits(context.Background(), "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"nginx.service": "nginx", "minus.service": ""}
+	if !maps.Equal(got, want) {
+		t.Fatalf("units of nginx: %v, want %v", got, want)
+	}
+}
+
+func runsAny(runs map[string]bool) bool {
+	for _, r := range runs {
+		if r {
+			return true
+		}
+	}
+	return false
 }

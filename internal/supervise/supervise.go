@@ -112,6 +112,10 @@ func Start(spec Spec, log *slog.Logger) (*Process, error) {
 	return p, nil
 }
 
+// orphanOutputWait bounds how long output is still read after the program
+// exited and its group was killed.
+const orphanOutputWait = 2 * time.Second
+
 // run starts one instance; the returned channel gets its exit error.
 func (p *Process) run() (<-chan error, error) {
 	cmd := exec.Command(p.spec.Argv[0], p.spec.Argv[1:]...)
@@ -145,8 +149,19 @@ func (p *Process) run() (<-chan error, error) {
 	exited := make(chan error, 1)
 	go func() {
 		err := cmd.Wait()
-		<-copied
+		// What is left of the group (a forking server's workers, which
+		// a SIGKILL of their master orphans) still holds the output pipe
+		// and maybe the listening socket: it must not outlive the
+		// program, or the restart could neither bind nor be seen, since
+		// the copy below would wait for the orphans' end.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-copied:
+		case <-time.After(orphanOutputWait):
+			// A process that left the group keeps the pipe: stop reading.
+		}
 		pr.Close()
+		<-copied
 		exited <- err
 	}()
 	return exited, nil
@@ -274,6 +289,9 @@ func (p *Process) copyOutput(r io.Reader) {
 	for sc.Scan() {
 		p.addLine(sc.Text())
 	}
+	// A line over the buffer ends the scan: keep the pipe drained so that
+	// the program never blocks on its output.
+	io.Copy(io.Discard, r)
 }
 
 func (p *Process) addLine(line string) {

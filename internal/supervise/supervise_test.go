@@ -152,3 +152,52 @@ func TestOnExitAndOnRestart(t *testing.T) {
 	default:
 	}
 }
+
+// TestKillOfAForkingMasterRestartsIt: a server that forks workers (nginx)
+// is killed with SIGKILL, which leaves its workers running with its output
+// and its listening socket. The supervisor must see the exit, end the
+// orphans of its group, and start the server again.
+func TestKillOfAForkingMasterRestartsIt(t *testing.T) {
+	p, err := Start(Spec{
+		Name: "master", Argv: []string{"/bin/sh", "-c", "sleep 60 & echo worker $!; exec sleep 60"},
+		MinBackoff: 10 * time.Millisecond,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	waitUntil(t, 5*time.Second, "worker pid", func() bool { return len(p.Logs(0)) == 1 })
+	worker, err := strconv.Atoi(strings.TrimPrefix(p.Logs(1)[0], "worker "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := p.Status().PID
+	if err := syscall.Kill(master, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "restart after the master's kill", func() bool {
+		st := p.Status()
+		return st.Running && st.PID != master && st.Restarts == 1
+	})
+	waitUntil(t, 5*time.Second, "the orphaned worker gone", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", worker))
+		return err != nil || strings.Contains(string(b), ") Z ")
+	})
+}
+
+// TestOverlongLineDoesNotBlockTheProgram: a line longer than the log keeps
+// ends the line reader; the program's output must still be drained, or it
+// blocks on its next write.
+func TestOverlongLineDoesNotBlockTheProgram(t *testing.T) {
+	done := filepath.Join(t.TempDir(), "done")
+	p, err := Start(Spec{Name: "long", Argv: []string{"/bin/sh", "-c",
+		`head -c 300000 /dev/zero | tr '\0' a; echo; head -c 300000 /dev/zero; touch "$0"; exec sleep 60`, done}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	waitUntil(t, 10*time.Second, "the program past its long output", func() bool {
+		_, err := os.Stat(done)
+		return err == nil
+	})
+}
