@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"tails-server/internal/apitype"
 )
 
 // nginxGet sends one GET for path through c and returns the response
@@ -81,10 +83,7 @@ func TestServiceNginx(t *testing.T) {
 	if strings.Contains(conf, "/etc/nginx/sites-") || strings.Contains(conf, "conf.d") {
 		t.Errorf("the config reads Debian's system-wide site:\n%s", conf)
 	}
-	if out, err := exec.Command("nginx", "-t", "-e", "stderr", "-p", filepath.Join(data, ".nginx")+"/", "-c",
-		filepath.Join(s.d.service("nginx").Details.DataDir, "config", "nginx.conf")).CombinedOutput(); err != nil {
-		t.Fatalf("nginx -t: %v\n%s", err, out)
-	}
+	nginxTest(t, s)
 
 	t.Run("what is not served", func(t *testing.T) {
 		for _, name := range []string{".secret", ".git/config", "sub/.htpasswd"} {
@@ -118,6 +117,7 @@ func TestServiceNginx(t *testing.T) {
 		}
 		s.prove(t, "no Last-Modified or ETag by default", get("/", noTimes))
 		s.set(t, "file-times", "true")
+		nginxTest(t, s)
 		s.prove(t, "Last-Modified with file-times on", get("/", func(resp *http.Response, body string) error {
 			if resp.Header.Get("Last-Modified") == "" {
 				return fmt.Errorf("no Last-Modified with file-times on (headers %v)", resp.Header)
@@ -146,6 +146,11 @@ func TestServiceNginx(t *testing.T) {
 		}
 	})
 
+	t.Run("hostile values", func(t *testing.T) {
+		directives := func(t *testing.T) int { return strings.Count(s.config(t, "nginx.conf"), ";") }
+		s.hostile(t, "document-root", directives, func(t *testing.T, v string) { nginxTest(t, s) })
+	})
+
 	t.Run("a new folder is created", func(t *testing.T) {
 		s.set(t, "document-root", "empty")
 		if fi, err := os.Stat(filepath.Join(data, "empty")); err != nil || !fi.IsDir() {
@@ -153,4 +158,27 @@ func TestServiceNginx(t *testing.T) {
 		}
 		s.prove(t, "an empty folder answers 403", get("/", status(403, "")))
 	})
+}
+
+// BenchmarkEnable_nginx measures the seconds from `enable nginx` to the
+// first HTTP answer through the onion (an empty folder: 403).
+func BenchmarkEnable_nginx(b *testing.B) {
+	benchEnable(b, "nginx", "nginx", func(c net.Conn, svc apitype.Service, _ string) error {
+		resp, _, err := nginxGet(c, svc.OnionAddress, "/")
+		if err == nil && resp.StatusCode >= 500 {
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return err
+	}, "")
+}
+
+// nginxTest runs `nginx -t` on the service's rendered config, as its user.
+func nginxTest(t *testing.T, s *catalogSvc) {
+	t.Helper()
+	dir := s.d.service("nginx").Details.DataDir
+	cmd := exec.Command("setpriv", "--reuid=tails-server-nginx", "--regid=tails-server-nginx", "--init-groups",
+		"nginx", "-t", "-e", "stderr", "-p", filepath.Join(dir, "data", ".nginx")+"/", "-c", filepath.Join(dir, "config", "nginx.conf"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
 }
