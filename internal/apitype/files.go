@@ -129,3 +129,12 @@ func CheckName(p string) error {
 func invisibleRune(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.In(r, unicode.Zl, unicode.Zp)
 }
+
+// SavedFile is what `tails-server files save` prints of each file it
+// wrote: the file's name in the service's folder, where it was written
+// (a name no file had: "name (1).ext" if name was taken), and its size.
+type SavedFile struct {
+	Name string `json:"name" yaml:"name"`
+	Path string `json:"path" yaml:"path"`
+	Size int64  `json:"size" yaml:"size"`
+}

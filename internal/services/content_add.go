@@ -93,21 +93,11 @@ func (m *Manager) AddFiles(ctx context.Context, req AddRequest, body io.Reader) 
 	if err := st.commit(tops, req, &res); err != nil {
 		return res, err
 	}
-	m.log.Info("files added", "service", req.Service, "folder", f.def.Name, "to", req.To,
-		"names", logNames(res.Added), "files", res.Files, "bytes", res.Bytes, "replaced", len(res.Replaced))
 	return res, nil
 }
 
 func badRequest(format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
-}
-
-// logNames is what the log says of the names: a few, and how many.
-func logNames(names []string) string {
-	if len(names) <= 5 {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
 }
 
 func randomHex() string {

@@ -131,7 +131,6 @@ func (m *Manager) RemoveFiles(service, folder string, received bool, names []str
 		}
 		res.Removed = append(res.Removed, n)
 	}
-	m.log.Info("files removed", "service", service, "folder", f.def.Name, "names", logNames(res.Removed))
 	return res, nil
 }
 
