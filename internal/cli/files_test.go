@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -173,5 +174,40 @@ func TestFilesSave(t *testing.T) {
 	}
 	if code := Main(context.Background(), []string{"--socket", sock, "files", "save", "fileshare", "up.txt"}, io.Discard, &errOut); code != ExitUsage {
 		t.Errorf("save without --to: exit %d", code)
+	}
+}
+
+// TestFilesAddRefusedPartWay: the daemon refuses an add part-way through
+// the stream (a name that exists, a full disk) and closes: the CLI shows
+// its error, not a broken connection.
+func TestFilesAddRefusedPartWay(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.CopyN(io.Discard, r.Body, 4096)
+		// Answer and close at once, the rest of the body unread.
+		conn, bw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		body, _ := json.Marshal(apitype.Error{Error: `not enough free space for "big.bin"`})
+		fmt.Fprintf(bw, "HTTP/1.1 507 Insufficient Storage\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+		bw.Flush()
+		conn.Close()
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"big.bin": strings.Repeat("x", 32<<20)})
+	for i := range 5 {
+		var errOut bytes.Buffer
+		code := Main(context.Background(), []string{"--socket", sock, "files", "add", "fileshare", filepath.Join(dir, "big.bin")}, io.Discard, &errOut)
+		if code != ExitFailure || errOut.String() != "tails-server: error: not enough free space for \"big.bin\"\n" {
+			t.Fatalf("try %d: exit %d, %q", i, code, errOut.String())
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -82,18 +83,60 @@ func (c *Client) AddFiles(ctx context.Context, name string, opt AddOptions, body
 	if opt.Total > 0 {
 		req.Header.Set(apitype.FilesTotalHeader, strconv.FormatInt(opt.Total, 10))
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.stream(ctx, req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return res, ctx.Err()
-		}
-		return res, c.connErr(err)
+		return res, err
 	}
 	defer resp.Body.Close()
 	if err := answerError(resp); err != nil {
 		return res, err
 	}
 	return res, json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&res)
+}
+
+// stream sends req, whose body is a stream, on a connection of its own,
+// and reads the answer while the body goes: the daemon may refuse the
+// body part-way (a name that exists, a full disk) and close, and its
+// answer, not the broken write, is what the caller must see. The answer's
+// body closes the connection.
+func (c *Client) stream(ctx context.Context, req *http.Request) (*http.Response, error) {
+	conn, err := c.dial(ctx, "unix", c.Socket)
+	if err != nil {
+		return nil, c.connErr(err)
+	}
+	if uid, ok := ctx.Value(callerKey{}).(int); ok {
+		req.Header.Set(apitype.CallerHeader, strconv.Itoa(uid))
+	}
+	req.Close = true
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	werr := make(chan error, 1)
+	go func() { werr <- req.Write(conn) }()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		stop()
+		conn.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if w := <-werr; w != nil {
+			err = w
+		}
+		return nil, c.connErr(err)
+	}
+	resp.Body = &connBody{ReadCloser: resp.Body, close: func() { stop(); conn.Close() }}
+	return resp, nil
+}
+
+// connBody is an answer's body that closes its connection.
+type connBody struct {
+	io.ReadCloser
+	close func()
+}
+
+func (b *connBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.close()
+	return err
 }
 
 // OpenFile returns one file of a content folder (by default the first

@@ -2,6 +2,7 @@ package services
 
 import (
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/user"
@@ -160,18 +161,23 @@ func (m *Manager) removeStaleStaging(s *service) {
 		if err != nil {
 			continue
 		}
-		d, err := root.Open(".")
-		if err != nil {
-			root.Close()
-			continue
-		}
-		names, _ := d.Readdirnames(-1)
-		d.Close()
-		for _, n := range names {
-			if !isStaging(n) || m.adding(filepath.Join(f.abs(), n)) {
-				continue
+		// Anywhere in the folder: an add to a folder inside (--to)
+		// stages there.
+		var stale []string
+		fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || p == "." || !d.IsDir() {
+				return nil
 			}
-			if err := root.RemoveAll(n); err != nil {
+			if isStaging(d.Name()) && !m.adding(filepath.Join(f.abs(), filepath.FromSlash(p))) {
+				stale = append(stale, p)
+			}
+			if strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir
+			}
+			return nil
+		})
+		for _, p := range stale {
+			if err := root.RemoveAll(p); err != nil {
 				m.log.Warn("removing an unfinished add", "service", s.def.Name, "folder", c.Name, "err", err)
 			} else {
 				m.log.Info("removed an unfinished add", "service", s.def.Name, "folder", c.Name)

@@ -73,7 +73,21 @@ func (m *Manager) AddFiles(ctx context.Context, req AddRequest, body io.Reader) 
 		return res, err
 	}
 	defer root.Close()
-	st := &staging{m: m, f: f, root: root, name: stagingPrefix + randomHex()}
+	// The staging folder is in the folder the names go to, so that each
+	// goes into place with a rename (the same filesystem).
+	dest := "."
+	if req.To != "" {
+		dest = req.To
+		if err := root.MkdirAll(req.To, 0o755); err != nil {
+			return res, fmt.Errorf("creating %s: %w", req.To, err)
+		}
+		if f.uid >= 0 {
+			for p := req.To; p != "."; p = path.Dir(p) {
+				root.Lchown(p, f.uid, f.gid)
+			}
+		}
+	}
+	st := &staging{m: m, f: f, root: root, dest: dest, name: path.Join(dest, stagingPrefix+randomHex())}
 	if err := st.create(); err != nil {
 		return res, err
 	}
@@ -111,7 +125,8 @@ type staging struct {
 	m    *Manager
 	f    *folderRef
 	root *os.Root // the content folder
-	name string
+	dest string   // the folder the names go to, in root
+	name string   // the staging folder, in root (inside dest)
 	dir  *os.Root // the staging folder
 }
 
@@ -147,7 +162,7 @@ func (st *staging) remove() {
 // free than its reserve.
 func (st *staging) room(n int64, what string) error {
 	var fs syscall.Statfs_t
-	if err := syscall.Statfs(st.f.abs(), &fs); err != nil {
+	if err := syscall.Statfs(filepath.Join(st.f.abs(), filepath.FromSlash(st.name)), &fs); err != nil {
 		return err
 	}
 	free := int64(fs.Bavail) * fs.Bsize
@@ -366,21 +381,7 @@ func (st *staging) commit(tops []string, req AddRequest, res *apitype.AddResult)
 		return &Error{Status: http.StatusConflict, Msg: fmt.Sprintf("the folder %s of %s moved while the files were sent; nothing was added", st.f.def.Name, req.Service),
 			Hint: "add them again"}
 	}
-	if req.To != "" {
-		if err := st.root.MkdirAll(req.To, 0o755); err != nil {
-			return fmt.Errorf("creating %s: %w", req.To, err)
-		}
-		if st.f.uid >= 0 {
-			for p := req.To; p != "."; p = path.Dir(p) {
-				st.root.Lchown(p, st.f.uid, st.f.gid)
-			}
-		}
-	}
-	to := "."
-	if req.To != "" {
-		to = req.To
-	}
-	dst, err := openDirFile(st.root, to)
+	dst, err := openDirFile(st.root, st.dest)
 	if err != nil {
 		return err
 	}

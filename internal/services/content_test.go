@@ -317,7 +317,8 @@ func TestStaleStagingRemovedAtStart(t *testing.T) {
 	dir := shareDir(m)
 	stale := filepath.Join(dir, stagingPrefix+"0123", "half.bin")
 	live := filepath.Join(dir, stagingPrefix+"4567")
-	for _, d := range []string{filepath.Dir(stale), live} {
+	nested := filepath.Join(dir, "photos", "2024", stagingPrefix+"89ab")
+	for _, d := range []string{filepath.Dir(stale), live, nested} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -328,6 +329,9 @@ func TestStaleStagingRemovedAtStart(t *testing.T) {
 	m.removeStaleStaging(s)
 	if _, err := os.Stat(filepath.Dir(stale)); !os.IsNotExist(err) {
 		t.Errorf("the stale staging folder is still there: %v", err)
+	}
+	if _, err := os.Stat(nested); !os.IsNotExist(err) {
+		t.Errorf("the stale staging folder of an add --to photos/2024 is still there: %v", err)
 	}
 	if _, err := os.Stat(live); err != nil {
 		t.Errorf("the staging folder of an add under way went: %v", err)
