@@ -11,7 +11,6 @@ import (
 	"tails-server/internal/client"
 )
 
-
 // TestFilesEndpoints: add (a stream), list, get one file, remove, through
 // the socket; the log names who (uid) and what, never a file's content.
 func TestFilesEndpoints(t *testing.T) {
