@@ -94,6 +94,9 @@ type Service struct {
 	// Progress is the current step while the service starts.
 	Progress string   `json:"progress,omitempty" yaml:"progress,omitempty"`
 	Options  []Option `json:"options,omitempty" yaml:"options,omitempty"`
+	// Content are the service's folders of the host's own content (files
+	// offered, files received), which the files endpoints work on.
+	Content []ContentFolder `json:"content,omitempty" yaml:"content,omitempty"`
 
 	Details *ServiceDetails `json:"details,omitempty" yaml:"details,omitempty"`
 }

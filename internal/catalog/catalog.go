@@ -60,8 +60,11 @@ type Service struct {
 	OnionPorts []OnionPort
 	// Persist lists paths, relative to the service's data directory, that the
 	// persistence option keeps across reboots ("." is the whole directory).
-	Persist     []string
-	Options     []Option // the service's own options; see also CommonOptions
+	Persist []string
+	Options []Option // the service's own options; see also CommonOptions
+	// Content are the folders of the host's own content (files offered to
+	// visitors, files received from them) that the `files` verbs work on.
+	Content     []ContentFolder
 	ConfigFiles []ConfigFile
 	Health      Health
 	Connect     Connect

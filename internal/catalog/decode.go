@@ -342,7 +342,7 @@ func (d *decoder) noAliases(n *yaml.Node) bool {
 var serviceKeys = []string{
 	"name", "title", "description", "documentation", "icon", "packages",
 	"backend", "local_port", "extra_ports", "onion_ports", "persist",
-	"options", "usable_when", "config_files", "health", "connect", "hooks",
+	"options", "content", "usable_when", "config_files", "health", "connect", "hooks",
 }
 
 func (d *decoder) service(n *yaml.Node) *Service {
@@ -439,6 +439,9 @@ func (d *decoder) service(n *yaml.Node) *Service {
 			seen[o.Name] = nameNode.Line
 			s.Options = append(s.Options, *o)
 		}
+	}
+	if v := f.get("content"); v != nil {
+		s.Content = d.content(v, s)
 	}
 	if v := f.get("usable_when"); v != nil {
 		s.UsableWhen = d.usableWhen(v, s)

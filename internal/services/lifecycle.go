@@ -143,6 +143,7 @@ func (m *Manager) startBackend(ctx context.Context, s *service) error {
 	values := m.values(s)
 	address := s.rec.Address
 	s.mu.Unlock()
+	m.removeStaleStaging(s)
 	b, err := startBackend(ctx, s.def, m.store, values, address, m.installer, m.log, func(p apitype.Progress) {
 		s.mu.Lock()
 		s.progress = p.Step

@@ -119,6 +119,12 @@ type Manager struct {
 	svcs map[string]*service
 	// pacers pace each tor's publications and self-checks, by index.
 	pacers map[int]*pacer
+
+	// contentMu guards staging and serialises the moves into place of
+	// adds of files (content_add.go).
+	contentMu sync.Mutex
+	// staging holds the staging folders of the adds under way.
+	staging map[string]bool
 }
 
 // pacer holds, for one tor, a token for each onion whose descriptor is on
@@ -179,7 +185,7 @@ func New(st *store.Store, t Tors, cat *catalog.Catalog, opt Options) (*Manager, 
 		opt.PublishConcurrency = 16
 	}
 	m := &Manager{store: st, tors: t, catalog: cat, installer: &install.Installer{UnitsRecord: filepath.Join(st.Dir, "system-units.json"), StatusFile: opt.DpkgStatus}, opt: opt, log: opt.Log, svcs: map[string]*service{},
-		pacers: map[int]*pacer{}}
+		pacers: map[int]*pacer{}, staging: map[string]bool{}}
 	for _, name := range cat.Names() {
 		def, _ := cat.Get(name)
 		rec, err := st.Load(name)
@@ -438,6 +444,7 @@ func (m *Manager) info(s *service, details, showSecrets bool) apitype.Service {
 		Error:       s.err,
 		Persistent:  m.store.IsPersistent(s.def.Name),
 		Options:     m.optionsOut(s, showSecrets),
+		Content:     contentFolders(s.def),
 		Progress:    s.progress,
 	}
 	if s.rec.Address != "" {

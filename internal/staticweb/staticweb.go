@@ -126,6 +126,14 @@ const replaceLine = "The host can replace this page with the site's own files."
 // named the web folder's path.
 var oldReplaceLine = regexp.MustCompile(`<p>The host can replace it: put files in <code>[^<]*</code>\.</p>`)
 
+// IsWelcome reports whether b is a welcome page WriteWelcome wrote (of
+// this version or an older one), which the site's own index.html may
+// replace.
+func IsWelcome(b []byte) bool {
+	return bytes.Contains(b, []byte("<p>This page is served by tails-server from its host's own machine")) &&
+		(bytes.Contains(b, []byte("<p>"+template.HTMLEscapeString(replaceLine)+"</p>")) || oldReplaceLine.Match(b))
+}
+
 // WriteWelcome creates dir with a welcome page as index.html, unless the
 // directory already has one. A welcome page of an older version, which
 // named the folder's local path, loses that line.
