@@ -62,6 +62,9 @@ const (
 	StateReachable = "reachable"     // the self-check fetched through the onion
 	StateFailing   = "unreachable"   // the last self-check failed; repairing
 	StateFailed    = "failed"        // a step failed; Error says which
+	// StateScheduled: enabled before its start-at time; nothing runs
+	// and no onion is up until then (StartsAt).
+	StateScheduled = "scheduled"
 )
 
 // Service is what `info` and `status` show of a hosted service.
@@ -92,8 +95,15 @@ type Service struct {
 	// root.
 	Persistent bool `json:"persistent" yaml:"persistent"`
 	// Progress is the current step while the service starts.
-	Progress string   `json:"progress,omitempty" yaml:"progress,omitempty"`
-	Options  []Option `json:"options,omitempty" yaml:"options,omitempty"`
+	Progress string `json:"progress,omitempty" yaml:"progress,omitempty"`
+	// StartsAt, while the service is scheduled, is when it publishes
+	// (its start-at option), UTC.
+	StartsAt *time.Time `json:"starts_at,omitempty" yaml:"starts_at,omitempty"`
+	// StopsAt, while the service is enabled and published with a
+	// stop-after option, is when its onion is withdrawn and it is
+	// disabled, UTC: the time left is StopsAt minus now.
+	StopsAt *time.Time `json:"stops_at,omitempty" yaml:"stops_at,omitempty"`
+	Options []Option   `json:"options,omitempty" yaml:"options,omitempty"`
 	// Content are the service's folders of the host's own content (files
 	// offered, files received), which the files endpoints work on.
 	Content []ContentFolder `json:"content,omitempty" yaml:"content,omitempty"`

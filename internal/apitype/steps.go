@@ -12,6 +12,7 @@ var stateSentences = map[string]string{
 	StateReachable: "reachable through Tor",
 	StateFailing:   "not reachable at the last check; the daemon is repairing it",
 	StateFailed:    "failed",
+	StateScheduled: "scheduled",
 }
 
 // StateSentence says a service state in words, in lower case (a

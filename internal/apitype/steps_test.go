@@ -16,7 +16,7 @@ func TestProgressText(t *testing.T) {
 		}
 	}
 	// Every state has a sentence of its own.
-	for _, st := range []string{StateDisabled, StateStarting, StateAddressed, StatePublished, StateReachable, StateFailing, StateFailed} {
+	for _, st := range []string{StateDisabled, StateStarting, StateAddressed, StatePublished, StateReachable, StateFailing, StateFailed, StateScheduled} {
 		if _, ok := stateSentences[st]; !ok {
 			t.Errorf("state %q has no sentence", st)
 		}

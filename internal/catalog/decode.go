@@ -623,7 +623,7 @@ var optionKeys = []string{
 	"pattern", "pattern_help", "choices", "generate", "show_in_status",
 }
 
-var optionTypes = []string{TypeBool, TypeInt, TypePort, TypeString, TypeText, TypeEnum, TypeSecret}
+var optionTypes = []string{TypeBool, TypeInt, TypePort, TypeString, TypeText, TypeEnum, TypeSecret, TypeDuration, TypeTime}
 
 // option decodes one option; it returns nil if the option is unusable.
 func (d *decoder) option(n *yaml.Node, i int) (*Option, *yaml.Node) {
@@ -657,6 +657,9 @@ func (d *decoder) option(n *yaml.Node, i int) (*Option, *yaml.Node) {
 		o.Type = d.line(typeNode, what+": type", 16)
 		if !slicesContains(optionTypes, o.Type) {
 			d.errorf(typeNode, "%s: unknown type %q (want %s)", what, o.Type, strings.Join(optionTypes, ", "))
+		}
+		if want, ok := timerOptionTypes[o.Name]; ok && o.Type != want {
+			d.errorf(typeNode, "%s: a timer option must have type %s", what, want)
 		}
 	}
 	if v := f.get("show_in_status"); v != nil {
@@ -760,6 +763,10 @@ func (d *decoder) optionDefault(o *Option, f *fields, what string) {
 				}
 			}
 		}
+		return
+	}
+	if o.Type == TypeTime && v != nil {
+		d.errorf(v, "%s: a time has no default (a fixed time would soon be past)", what)
 		return
 	}
 	var raw string

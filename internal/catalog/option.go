@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -20,6 +21,12 @@ const (
 	TypeText   = "text"   // several lines allowed, no NUL
 	TypeEnum   = "enum"   // one of Choices
 	TypeSecret = "secret" // like string; never echoed in errors
+	// TypeDuration: a duration of whole seconds like 30s, 90m, 2h (Go's
+	// syntax), kept in short form; "" or "0": none.
+	TypeDuration = "duration"
+	// TypeTime: an absolute time, RFC 3339, kept in UTC; +DURATION is
+	// from now, made absolute when set; "" none; never in the past.
+	TypeTime = "time"
 )
 
 // Size limits of option values, in bytes.
@@ -135,7 +142,16 @@ func isCommonOption(name string) bool {
 // Errors are one line and name the option; they never quote a secret's
 // value, and a value that does not match Pattern is told PatternHelp, never
 // the pattern itself.
+//
+// A duration is kept in short form (90m as 1h30m, 0 as ""), a time in
+// RFC 3339 UTC (+DURATION from now made absolute); see ValidateAt.
 func (o *Option) Validate(value string) (string, error) {
+	return o.ValidateAt(value, time.Now())
+}
+
+// ValidateAt is Validate with now as the current time, which a time
+// option's +DURATION counts from and which it may not be before.
+func (o *Option) ValidateAt(value string, now time.Time) (string, error) {
 	show := func() string {
 		if o.Type == TypeSecret {
 			return "value"
@@ -216,6 +232,18 @@ func (o *Option) Validate(value string) (string, error) {
 			return o.validateLines(value)
 		}
 		return value, nil
+	case TypeDuration:
+		d, err := ParseDuration(value)
+		if err != nil {
+			return fail("%v", err)
+		}
+		return FormatDuration(d), nil
+	case TypeTime:
+		v, err := o.validateTime(value, now)
+		if err != nil {
+			return fail("%v", err)
+		}
+		return v, nil
 	}
 	return fail("unknown type %q", o.Type)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tails-server/internal/apitype"
+	"tails-server/internal/catalog"
 	"tails-server/internal/daemon"
 )
 
@@ -69,13 +70,24 @@ type statusView struct {
 	Error        string         `yaml:"error,omitempty" json:"error,omitempty"`
 	Warnings     []string       `yaml:"warnings,omitempty" json:"warnings,omitempty"`
 	Progress     string         `yaml:"progress,omitempty" json:"progress,omitempty"`
-	Persistent   bool           `yaml:"persistent" json:"persistent"`
+	// Scheduled says when a scheduled service publishes and how long
+	// that is from now; StartsAt is that time.
+	Scheduled string     `yaml:"scheduled,omitempty" json:"scheduled,omitempty"`
+	StartsAt  *time.Time `yaml:"starts_at,omitempty" json:"starts_at,omitempty"`
+	// StopsIn is the time left before stop-after withdraws the onion,
+	// at StopsAt.
+	StopsIn    string     `yaml:"stops_in,omitempty" json:"stops_in,omitempty"`
+	StopsAt    *time.Time `yaml:"stops_at,omitempty" json:"stops_at,omitempty"`
+	Persistent bool       `yaml:"persistent" json:"persistent"`
 	// Options are those the service marks to show in status; secrets
 	// stay masked.
 	Options map[string]string `yaml:"options,omitempty" json:"options,omitempty"`
 }
 
-func toStatus(s apitype.Service) statusView {
+func toStatus(s apitype.Service) statusView { return toStatusAt(s, time.Now()) }
+
+// toStatusAt is toStatus, the time left counted from now.
+func toStatusAt(s apitype.Service, now time.Time) statusView {
 	v := statusView{
 		Name:         s.Name,
 		State:        s.State,
@@ -101,7 +113,26 @@ func toStatus(s apitype.Service) statusView {
 	if s.Details != nil {
 		v.LastCheck = s.Details.LastCheck
 	}
+	if s.State == apitype.StateScheduled && s.StartsAt != nil {
+		v.StartsAt = s.StartsAt
+		v.Scheduled = fmt.Sprintf("publishes at %s (in %s)", s.StartsAt.UTC().Format(time.RFC3339), timeLeft(*s.StartsAt, now))
+		v.Error = "" // the reason, which Scheduled says
+	}
+	if s.StopsAt != nil {
+		v.StopsAt = s.StopsAt
+		v.StopsIn = timeLeft(*s.StopsAt, now) + " (stop-after)"
+	}
 	return v
+}
+
+// timeLeft says how long from now to at, to the second: 29m41s, 0s when
+// past.
+func timeLeft(at, now time.Time) string {
+	d := at.Sub(now).Round(time.Second)
+	if d <= 0 {
+		return "0s"
+	}
+	return catalog.FormatDuration(d)
 }
 
 func runStatus(e *env, args []string) error {
@@ -150,6 +181,12 @@ func runEnable(e *env, args []string) error {
 	}
 	if s.State == apitype.StateFailed {
 		return fmt.Errorf("%s failed: %s", s.Name, s.Error)
+	}
+	if s.State == apitype.StateScheduled {
+		return nil // enabled; it publishes at its start-at time
+	}
+	if s.State == apitype.StateDisabled {
+		return fmt.Errorf("%s was disabled before it was reachable: %s", s.Name, s.Error)
 	}
 	if !s.Reachable {
 		return &exitError{code: ExitNotReachable,

@@ -30,6 +30,8 @@ func row(sv apitype.Service) svcRow {
 		if !sv.Installed { // the daemon's word: dpkg lacks a package of it
 			r.StateLabel, r.Health = "Not installed", ""
 		}
+	case apitype.StateScheduled:
+		r.StateLabel, r.StateClass = "Scheduled", "busy"
 	case apitype.StateStarting, apitype.StateAddressed, apitype.StatePublished:
 		r.StateLabel, r.StateClass = "Starting", "busy"
 	case apitype.StateReachable:
@@ -371,7 +373,7 @@ func fixHint(o apitype.Option) string {
 		return "Enter a whole number."
 	case "enum":
 		return "Choose one of: " + strings.Join(o.Choices, ", ") + "."
-	case "string", "secret", "text":
+	case "string", "secret", "text", "duration", "time":
 		// The daemon's refusal says what is wrong and the rule in
 		// words (pattern_help): nothing to add, and nothing untrue.
 		return ""

@@ -13,7 +13,9 @@ import (
 // Enable makes the key if there is none, starts the backend unless it
 // runs, adds the onion unless it is up, and waits, at most wait, for the
 // self-check to reach it. From every state this ends reachable or failed
-// with the reason (state.go); a service that is not reachable in time
+// with the reason (state.go), or disabled when a timer ended it meanwhile;
+// before its start-at time, it is scheduled at once (timers.go). A
+// service that is not reachable in time
 // stays enabled, its self-checks going on, and its info says how far it
 // got.
 func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration, onionKey []byte) (apitype.Service, error) {
@@ -38,6 +40,19 @@ func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration, o
 		return apitype.Service{}, err
 	}
 	s.mu.Lock()
+	at, later := m.waitsForStart(s)
+	up := onionUp(s.state)
+	s.mu.Unlock()
+	if later && !up {
+		// Before start-at: recorded enabled, published then (timers.go).
+		err := m.takeDown(ctx, s, true, evSchedule, scheduledWhy(at))
+		s.op.Unlock()
+		if err != nil {
+			return apitype.Service{}, err
+		}
+		return m.info(s, false, false), nil
+	}
+	s.mu.Lock()
 	s.fire(evEnable, "")
 	s.mu.Unlock()
 	if err := m.startBackend(ctx, s); err != nil {
@@ -59,7 +74,8 @@ func (m *Manager) Enable(ctx context.Context, name string, wait time.Duration, o
 
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	m.waitState(wctx, s, apitype.StateReachable, apitype.StateFailed)
+	// Disabled: stop-after or auto-stop ended it meanwhile.
+	m.waitState(wctx, s, apitype.StateReachable, apitype.StateFailed, apitype.StateDisabled)
 	return m.info(s, false, false), nil
 }
 
@@ -226,14 +242,27 @@ func (m *Manager) disable(ctx context.Context, name, why string) (apitype.Servic
 	}
 	s.op.Lock()
 	defer s.op.Unlock()
+	if err := m.takeDown(ctx, s, false, evDisable, why); err != nil {
+		return apitype.Service{}, err
+	}
+	return m.info(s, false, false), nil
+}
+
+// takeDown records the service enabled or not, withdraws its onion,
+// stops its backend and fires ev (evDisable, or evSchedule for an enable
+// before start-at) with why as the reason; the publication's deadlines
+// go with it. Call with s.op held.
+func (m *Manager) takeDown(ctx context.Context, s *service, enabled bool, ev event, why string) error {
+	name := s.def.Name
 	s.mu.Lock()
-	s.rec.Enabled = false
-	err = m.store.Save(s.rec)
+	s.rec.Enabled = enabled
+	s.rec.PublishedAt, s.rec.StopAt = nil, nil
+	err := m.store.Save(s.rec)
 	added, addr := s.added, s.rec.Address
 	s.added = nil
 	s.mu.Unlock()
 	if err != nil {
-		return apitype.Service{}, fmt.Errorf("saving the state of %s: %w", name, err)
+		return fmt.Errorf("saving the state of %s: %w", name, err)
 	}
 	if added != nil {
 		if err := added.DelOnion(ctx, addr); err != nil {
@@ -242,15 +271,19 @@ func (m *Manager) disable(ctx context.Context, name, why string) (apitype.Servic
 		added.OnionClientAuthRemove(ctx, addr)
 		m.dropConnections(ctx, s, added, addr)
 	}
-	m.stopBackend(s, evDisable, why)
+	m.stopBackend(s, ev, why)
 	m.releaseTor(s)
-	return m.info(s, false, false), nil
+	s.mu.Lock()
+	m.armTimer(s)
+	s.mu.Unlock()
+	return nil
 }
 
 // Stop stops every backend (daemon shutdown) and removes the firewall
 // table. The stored state stays as is, so enabled services come back with
 // the daemon.
 func (m *Manager) Stop() {
+	m.stopTimers()
 	for _, s := range m.all() {
 		s.op.Lock()
 		m.stopBackend(s, "", "")

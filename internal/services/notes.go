@@ -20,5 +20,5 @@ func (m *Manager) optionNotes(s *service, option string) []string {
 				"the new title shows nowhere (delete that file to get the welcome page with this title at the next start)", index)}
 		}
 	}
-	return nil
+	return m.timerNotes(s, option) // timers.go
 }

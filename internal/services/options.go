@@ -193,7 +193,7 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 	if !ok {
 		return apitype.SetOptionResult{}, unknownOption(s.def, option)
 	}
-	norm, err := o.Validate(value)
+	norm, err := o.ValidateAt(value, m.clock.Now())
 	if err != nil {
 		return apitype.SetOptionResult{}, &Error{Status: http.StatusBadRequest, Msg: err.Error()}
 	}
@@ -278,6 +278,12 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 		s.mu.Lock()
 		s.fire(evOptionSaved, "")
 		s.mu.Unlock()
+	case catalog.OptStopAfter, catalog.OptStartAt:
+		// Deadlines only: nothing restarts (timers.go).
+		if err := set(norm, true); err != nil {
+			return apitype.SetOptionResult{}, err
+		}
+		m.timerOptionSet(ctx, s, option)
 	case catalog.OptClientAuth:
 		if err := set(norm, true); err != nil {
 			return apitype.SetOptionResult{}, err

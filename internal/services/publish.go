@@ -178,6 +178,7 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 	}(s.settled)
 	s.stopChecks = cancel
 	s.fire(evOnionAdded, "")
+	m.published(s) // timers.go: stop-after counts from here
 	s.mu.Unlock()
 	m.log.Info("onion added", "service", s.def.Name, "address", addr+".onion")
 	go m.checkLoop(cctx, s, c)

@@ -104,6 +104,9 @@ type Options struct {
 	// through the tor that carries the onion, and a service with client
 	// authorization cannot be checked.
 	Checker Tor
+	// Clock is what the stop-after and start-at timers go by (default
+	// the wall clock).
+	Clock Clock
 }
 
 // Manager owns every hosted service.
@@ -114,9 +117,12 @@ type Manager struct {
 	installer *install.Installer
 	opt       Options
 	log       *slog.Logger
+	clock     Clock
 
 	mu   sync.Mutex
 	svcs map[string]*service
+	// stopping: the daemon shuts down; no timer acts any more.
+	stopping bool
 	// pacers pace each tor's publications and self-checks, by index.
 	pacers map[int]*pacer
 
@@ -168,6 +174,9 @@ type service struct {
 	// kick asks the self-check loop for a check now (the backend was
 	// started again).
 	kick chan struct{}
+	// timer is armed for the next stop-after or start-at deadline
+	// (timers.go).
+	timer Timer
 }
 
 // New returns a manager over the services of the catalog.
@@ -184,7 +193,10 @@ func New(st *store.Store, t Tors, cat *catalog.Catalog, opt Options) (*Manager, 
 	if opt.PublishConcurrency <= 0 {
 		opt.PublishConcurrency = 16
 	}
-	m := &Manager{store: st, tors: t, catalog: cat, installer: &install.Installer{UnitsRecord: filepath.Join(st.Dir, "system-units.json"), StatusFile: opt.DpkgStatus}, opt: opt, log: opt.Log, svcs: map[string]*service{},
+	if opt.Clock == nil {
+		opt.Clock = wallClock{}
+	}
+	m := &Manager{store: st, tors: t, catalog: cat, installer: &install.Installer{UnitsRecord: filepath.Join(st.Dir, "system-units.json"), StatusFile: opt.DpkgStatus}, opt: opt, log: opt.Log, clock: opt.Clock, svcs: map[string]*service{},
 		pacers: map[int]*pacer{}, staging: map[string]bool{}}
 	for _, name := range cat.Names() {
 		def, _ := cat.Get(name)
@@ -313,6 +325,7 @@ func (m *Manager) Start(ctx context.Context) {
 		autostart := m.value(s, catalog.OptAutostart) == "true"
 		if enabled && booted && !autostart {
 			s.rec.Enabled = false
+			s.rec.PublishedAt, s.rec.StopAt = nil, nil
 			if err := m.store.Save(s.rec); err != nil {
 				m.log.Warn("saving", "service", s.def.Name, "err", err)
 			}
@@ -323,15 +336,38 @@ func (m *Manager) Start(ctx context.Context) {
 			continue
 		}
 		s.op.Lock()
+		m.startEnabled(ctx, s)
+		s.op.Unlock()
+	}
+}
+
+// startEnabled brings an enabled service back at the daemon's start: a
+// stop-after deadline that passed while the daemon was down disables it
+// unpublished; a start-at still ahead (for a service not published since
+// it was enabled) schedules it again; else it starts and publishes, its
+// stop-after deadline armed again. Call with s.op held.
+func (m *Manager) startEnabled(ctx context.Context, s *service) {
+	s.mu.Lock()
+	expired := s.rec.StopAt != nil && !m.clock.Now().Before(*s.rec.StopAt)
+	at, later := m.waitsForStart(s)
+	later = later && s.rec.PublishedAt == nil
+	why := stoppedWhy(s, true)
+	s.mu.Unlock()
+	switch {
+	case expired:
+		m.log.Info("stop-after ran out while the daemon was not running: disabled", "service", s.def.Name)
+		if err := m.takeDown(ctx, s, false, evDisable, why); err != nil {
+			m.log.Warn("stop-after: disabling", "service", s.def.Name, "err", err)
+		}
+	case later:
+		if err := m.takeDown(ctx, s, true, evSchedule, scheduledWhy(at)); err != nil {
+			m.log.Warn("start-at: scheduling", "service", s.def.Name, "err", err)
+		}
+	default:
 		s.mu.Lock()
 		s.fire(evEnable, "")
 		s.mu.Unlock()
-		if err := m.startBackend(ctx, s); err != nil {
-			m.log.Error("service did not start", "service", s.def.Name, "err", err)
-		} else {
-			m.ensurePublished(ctx, s)
-		}
-		s.op.Unlock()
+		m.startNow(ctx, s)
 	}
 }
 
@@ -450,6 +486,7 @@ func (m *Manager) info(s *service, details, showSecrets bool) apitype.Service {
 	if s.rec.Address != "" {
 		out.OnionAddress = s.rec.Address + ".onion"
 	}
+	m.timersOut(s, &out)
 	out.Warnings = m.warnings(s)
 	if s.rec.Enabled && out.ClientAuth && len(s.rec.Clients) == 0 {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("no client may connect yet: add one with `tails-server client add %s NAME`", s.def.Name))

@@ -3,12 +3,16 @@ package services
 import "tails-server/internal/apitype"
 
 // The lifecycle of a service is a small state machine. Its states are
-// apitype's (the API's strings: disabled, starting, address-ready,
-// published, reachable, unreachable, failed); its events are what the
-// manager does to a service or sees happen to it. Every change of a
-// service's state goes through transition (service.fire), so that the
-// table in state_test.go is the whole truth: from every state, disable
-// leads to disabled and enable to reachable or failed.
+// apitype's (the API's strings: disabled, scheduled, starting,
+// address-ready, published, reachable, unreachable, failed); its events
+// are what the manager does to a service or sees happen to it. Every
+// change of a service's state goes through transition (service.fire), so
+// that the table in state_test.go is the whole truth: from every state,
+// disable leads to disabled and enable to reachable or failed.
+//
+// scheduled is a service enabled before its start-at time (timers.go):
+// recorded enabled, nothing running, no onion; evStartAt starts it then.
+// stop-after's end is a disable with its reason.
 
 // event is something that happens to a service.
 type event string
@@ -52,6 +56,12 @@ const (
 	// evTorRestarted: the tor that carries the onion came back (a new
 	// control connection): the onion is added again on it.
 	evTorRestarted event = "tor restarted"
+	// evSchedule: enable before the service's start-at time: whatever
+	// runs is stopped (the onion was not up) and it waits for the time.
+	evSchedule event = "enable before start-at"
+	// evStartAt: start-at came: the backend starts and the onion is
+	// added, as enable does.
+	evStartAt event = "start-at reached"
 )
 
 // onionUp reports whether, in state, the backend runs, the onion is added
@@ -80,9 +90,23 @@ func transition(state string, ev event) (next string, ok bool) {
 		switch ev {
 		case evEnable:
 			return apitype.StateStarting, true
+		case evSchedule:
+			return apitype.StateScheduled, true
+		}
+	case apitype.StateScheduled:
+		switch ev {
+		case evSchedule:
+			// A new start-at: still waiting.
+			return apitype.StateScheduled, true
+		case evEnable, evStartAt:
+			// The time came, or start-at was cleared: start now.
+			return apitype.StateStarting, true
 		}
 	case apitype.StateStarting:
 		switch ev {
+		case evSchedule:
+			// Not up yet (no tor): it waits for start-at instead.
+			return apitype.StateScheduled, true
 		case evEnable, evRestart, evBackendUp, evBackendExited, evBackendRestarted, evTorRestarted:
 			return apitype.StateStarting, true
 		case evBackendFailed, evPublishFailed:
@@ -119,6 +143,8 @@ func transition(state string, ev event) (next string, ok bool) {
 		}
 	case apitype.StateFailed:
 		switch ev {
+		case evSchedule:
+			return apitype.StateScheduled, true
 		case evEnable, evRestart, evTorRestarted:
 			// Tried again: the backend starts, or the onion is added
 			// once more.

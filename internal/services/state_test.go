@@ -18,15 +18,16 @@ const (
 	reach = apitype.StateReachable
 	unr   = apitype.StateFailing
 	fail  = apitype.StateFailed
+	sched = apitype.StateScheduled
 	// na: the event cannot happen in that state and changes nothing.
 	na = "n/a"
 )
 
 var (
-	allStates = []string{dis, start, addr, pub, reach, unr, fail}
+	allStates = []string{dis, sched, start, addr, pub, reach, unr, fail}
 	allEvents = []event{evEnable, evDisable, evRestart, evOptionSaved, evOptionRolledBack, evBackendUp, evBackendFailed,
 		evBackendExited, evBackendRestarted, evOnionAdded, evPublishFailed, evUploaded, evCheckOK, evCheckFailed,
-		evTorRestarted}
+		evTorRestarted, evSchedule, evStartAt}
 )
 
 // table is every (state, event) pair and where it leads, written out by
@@ -36,36 +37,49 @@ var table = map[string]map[event]string{
 		evEnable: start, evDisable: dis, evRestart: na, evOptionSaved: dis, evOptionRolledBack: dis,
 		evBackendUp: na, evBackendFailed: na, evBackendExited: na, evBackendRestarted: na,
 		evOnionAdded: na, evPublishFailed: na, evUploaded: na, evCheckOK: na, evCheckFailed: na, evTorRestarted: na,
+		evSchedule: sched, evStartAt: na,
+	},
+	sched: {
+		evEnable: start, evDisable: dis, evRestart: na, evOptionSaved: sched, evOptionRolledBack: sched,
+		evBackendUp: na, evBackendFailed: na, evBackendExited: na, evBackendRestarted: na,
+		evOnionAdded: na, evPublishFailed: na, evUploaded: na, evCheckOK: na, evCheckFailed: na, evTorRestarted: na,
+		evSchedule: sched, evStartAt: start,
 	},
 	start: {
 		evEnable: start, evDisable: dis, evRestart: start, evOptionSaved: start, evOptionRolledBack: start,
 		evBackendUp: start, evBackendFailed: fail, evBackendExited: start, evBackendRestarted: start,
 		evOnionAdded: addr, evPublishFailed: fail, evUploaded: na, evCheckOK: na, evCheckFailed: na, evTorRestarted: start,
+		evSchedule: sched, evStartAt: na,
 	},
 	addr: {
 		evEnable: addr, evDisable: dis, evRestart: start, evOptionSaved: addr, evOptionRolledBack: addr,
 		evBackendUp: na, evBackendFailed: fail, evBackendExited: addr, evBackendRestarted: addr,
 		evOnionAdded: addr, evPublishFailed: fail, evUploaded: pub, evCheckOK: reach, evCheckFailed: addr, evTorRestarted: start,
+		evSchedule: na, evStartAt: na,
 	},
 	pub: {
 		evEnable: pub, evDisable: dis, evRestart: start, evOptionSaved: pub, evOptionRolledBack: pub,
 		evBackendUp: na, evBackendFailed: fail, evBackendExited: pub, evBackendRestarted: pub,
 		evOnionAdded: addr, evPublishFailed: fail, evUploaded: pub, evCheckOK: reach, evCheckFailed: pub, evTorRestarted: start,
+		evSchedule: na, evStartAt: na,
 	},
 	reach: {
 		evEnable: reach, evDisable: dis, evRestart: start, evOptionSaved: reach, evOptionRolledBack: reach,
 		evBackendUp: na, evBackendFailed: fail, evBackendExited: unr, evBackendRestarted: reach,
 		evOnionAdded: addr, evPublishFailed: fail, evUploaded: reach, evCheckOK: reach, evCheckFailed: unr, evTorRestarted: start,
+		evSchedule: na, evStartAt: na,
 	},
 	unr: {
 		evEnable: unr, evDisable: dis, evRestart: start, evOptionSaved: unr, evOptionRolledBack: unr,
 		evBackendUp: na, evBackendFailed: fail, evBackendExited: unr, evBackendRestarted: unr,
 		evOnionAdded: addr, evPublishFailed: fail, evUploaded: unr, evCheckOK: reach, evCheckFailed: unr, evTorRestarted: start,
+		evSchedule: na, evStartAt: na,
 	},
 	fail: {
 		evEnable: start, evDisable: dis, evRestart: start, evOptionSaved: fail, evOptionRolledBack: fail,
 		evBackendUp: na, evBackendFailed: fail, evBackendExited: na, evBackendRestarted: na,
 		evOnionAdded: addr, evPublishFailed: fail, evUploaded: na, evCheckOK: na, evCheckFailed: na, evTorRestarted: start,
+		evSchedule: sched, evStartAt: na,
 	},
 }
 
@@ -208,6 +222,11 @@ func TestSetOptionSequences(t *testing.T) {
 		{"tor restarts", reach, []event{evTorRestarted, evOnionAdded, evCheckOK}, reach},
 		{"tor restarts, publication fails, then enable", reach, []event{evTorRestarted, evPublishFailed, evEnable, evOnionAdded, evCheckOK}, reach},
 		{"unreachable, re-published", unr, []event{evCheckFailed, evOnionAdded, evUploaded, evCheckOK}, reach},
+		{"enabled before start-at, then the time comes", dis, []event{evSchedule, evStartAt, evBackendUp, evOnionAdded, evUploaded, evCheckOK}, reach},
+		{"scheduled, start-at moved, then cleared", dis, []event{evSchedule, evOptionSaved, evSchedule, evEnable, evBackendUp, evOnionAdded, evCheckOK}, reach},
+		{"failed, enabled again before start-at", fail, []event{evSchedule, evStartAt, evBackendFailed}, fail},
+		{"scheduled, disabled before the time", dis, []event{evSchedule, evDisable, evStartAt}, dis},
+		{"reachable, stop-after runs out", reach, []event{evDisable}, dis},
 	} {
 		if got := run(c.from, c.evs...); got != c.want {
 			t.Errorf("%s: %s then %s ends %s, want %s", c.name, c.from, evNames(c.evs), got, c.want)

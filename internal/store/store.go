@@ -89,6 +89,14 @@ type Service struct {
 	// SelfCheckKey is the x25519 private key (base32) of the daemon's own
 	// client credential, used by the reachability self-check.
 	SelfCheckKey string `json:"self_check_key,omitempty"`
+	// PublishedAt is when the onion was first added since the service was
+	// last enabled (UTC); nil while it is disabled or not published yet.
+	// Records of versions before it have none.
+	PublishedAt *time.Time `json:"published_at,omitempty"`
+	// StopAt is when the stop-after timer withdraws the onion and
+	// disables the service (PublishedAt plus the option, UTC); nil: no
+	// deadline. A daemon that starts after it does not publish.
+	StopAt *time.Time `json:"stop_at,omitempty"`
 }
 
 // Client returns the named client, or nil.
