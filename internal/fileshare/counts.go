@@ -83,6 +83,14 @@ func loadCounts(path, shared string) (*counts, error) {
 	return c, nil
 }
 
+// ReadDownloads returns the download counts kept in the counts file path
+// (Config.CountsFile) of the files now in the shared folder, as
+// Handler.Downloads does, for a share that is not running.
+func ReadDownloads(path, shared string) map[string]int64 {
+	c, _ := loadCounts(path, shared)
+	return c.current()
+}
+
 // add counts one complete download of the version fi of the shared file
 // name, and keeps the counts.
 func (c *counts) add(name string, fi fs.FileInfo) {

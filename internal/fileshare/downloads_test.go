@@ -328,6 +328,9 @@ func TestStopDrains(t *testing.T) {
 			if d := at.Sub(began); keepOpen && d < time.Second || !keepOpen && d > time.Second {
 				t.Errorf("keep open %v: OnAutoStop %v after", keepOpen, d)
 			}
+			if dr := srv.Drained(); dr == nil || dr.Closed == keepOpen {
+				t.Errorf("keep open %v: drained %+v", keepOpen, dr)
+			}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("keep open %v: OnAutoStop not called", keepOpen)
 		}

@@ -90,7 +90,9 @@ func (h *Handler) downloaded(r *http.Request) {
 		h.stopped.Store(true)
 		c, _ := r.Context().Value(connKey{}).(*conn)
 		go func() {
-			h.drain(c)
+			began := time.Now()
+			closed := h.drain(c)
+			h.drained.Store(&Drain{Took: time.Since(began), Closed: closed})
 			if h.cfg.OnAutoStop != nil {
 				h.cfg.OnAutoStop()
 			}
@@ -98,18 +100,34 @@ func (h *Handler) downloaded(r *http.Request) {
 	})
 }
 
-// drain waits until c is closed, at most the drain timeout.
-func (h *Handler) drain(c *conn) {
+// drain waits until c is closed, at most the drain timeout, and reports
+// whether it was.
+func (h *Handler) drain(c *conn) bool {
 	if c == nil {
-		return // not served through a tracking server (a test recorder)
+		return false // not served through a tracking server (a test recorder)
 	}
 	t := time.NewTimer(h.cfg.DrainTimeout)
 	defer t.Stop()
 	select {
 	case <-c.closed:
+		return true
 	case <-t.C:
+		return false
 	}
 }
+
+// Drain is how the end of a share waited for its last download.
+type Drain struct {
+	// Took is how long the wait lasted.
+	Took time.Duration
+	// Closed is true when the download's connection closed, false when
+	// the drain timeout ran out first.
+	Closed bool
+}
+
+// Drained returns how the share's end waited for its last download, or
+// nil while it has not ended (or is still waiting).
+func (h *Handler) Drained() *Drain { return h.drained.Load() }
 
 // ShareDownloads is the number of complete downloads of the share (files
 // and archives, each once) since the handler started.
