@@ -22,12 +22,14 @@ import (
 // transfer with its bytes (as does the transfers endpoint, with nothing
 // under way). With max-downloads 1, the next download arrives whole
 // through the onion (the onion waits for it), then the service is
-// disabled, the onion withdrawn and status says why; the counts stay.
+// disabled, the onion withdrawn and status says why; the counts stay,
+// across a restart of the daemon too.
 func TestFileshareDownloads(t *testing.T) {
 	requireNet(t)
 	began := time.Now()
 	tmp := t.TempDir()
-	d := startDaemon(t, filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock"))
+	state, socket := filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock")
+	d := startDaemon(t, state, socket)
 	if out := d.mustCLI("enable", "fileshare", "--wait", "150s"); !strings.Contains(out, "reachable: true") {
 		t.Fatalf("enable fileshare:\n%s", out)
 	}
@@ -163,6 +165,13 @@ func TestFileshareDownloads(t *testing.T) {
 			}
 			return nil
 		})
+	})
+	t.Run("the counts survive a restart of the daemon", func(t *testing.T) {
+		d.stop()
+		d = startDaemon(t, state, socket)
+		if n := downloads(t); n != 2 {
+			t.Fatalf("after a restart, files list shows %d downloads, want 2", n)
+		}
 	})
 	t.Logf("TestFileshareDownloads took %v", time.Since(began).Round(time.Second))
 }
