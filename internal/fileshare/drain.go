@@ -39,8 +39,20 @@ func (c *conn) close() { c.once.Do(func() { close(c.closed) }) }
 
 type connKey struct{}
 
-// ConnContext puts the connection's tracker in its requests' contexts.
+// sendBuffer is the kernel's send buffer of each connection. Left to
+// itself, Linux grows it to megabytes on loopback, where tor reads from:
+// a download would then look done, in the history and the progress, while
+// most of it still waits in buffers. Kept small, what the handler has
+// written is what tor has taken (tor then holds at most its stream
+// window, some hundred KiB), at no cost in speed on loopback.
+const sendBuffer = 128 << 10
+
+// ConnContext puts the connection's tracker in its requests' contexts,
+// and bounds its send buffer.
 func (h *Handler) ConnContext(ctx context.Context, nc net.Conn) context.Context {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(sendBuffer)
+	}
 	c := &conn{closed: make(chan struct{})}
 	h.conns.mu.Lock()
 	if h.conns.open == nil {
