@@ -30,11 +30,12 @@ var staticETag = map[string]string{}
 
 func init() {
 	funcs := template.FuncMap{
-		"ago":   ago,
-		"clock": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04") },
-		"qr":    qrSVG,
-		"deref": func(b *bool) bool { return b != nil && *b },
-		"lines": func(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") },
+		"ago":     ago,
+		"clock":   func(t time.Time) string { return t.Local().Format("2006-01-02 15:04") },
+		"qr":      qrSVG,
+		"deref":   func(b *bool) bool { return b != nil && *b },
+		"lines":   func(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") },
+		"fileURL": fileURL,
 	}
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	names, _ := fs.Glob(templateFS, "templates/*.html")
