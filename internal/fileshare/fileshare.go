@@ -42,6 +42,12 @@ type Config struct {
 	SharedDir string
 	// ReceivedDir is the folder uploads land in (an absolute path).
 	ReceivedDir string
+	// Messages lets visitors send a text message with or without files
+	// (in a mode that receives), kept in MessagesDir: an absolute path
+	// outside both folders whose parent only root may write (see
+	// MessageStore). MessagesDir is needed when Messages is on.
+	Messages    bool
+	MessagesDir string
 	// MaxUpload is the largest file an upload may hold, in bytes; a
 	// request may carry at most MaxUpload plus 1 MiB of form overhead.
 	// Zero or less means 1 GiB.
@@ -84,6 +90,7 @@ type Handler struct {
 	cfg     Config
 	quota   *quota
 	uploads chan struct{} // a semaphore: one token per upload under way
+	msgs    *MessageStore // nil without Config.MessagesDir
 	stopped atomic.Bool
 	once    sync.Once
 }
@@ -128,8 +135,12 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if err := removeStaleParts(cfg.ReceivedDir); err != nil {
 		return nil, fmt.Errorf("fileshare: removing unfinished uploads: %w", err)
 	}
+	msgs, err := messageStore(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return &Handler{cfg: cfg, quota: &quota{dir: cfg.ReceivedDir, limit: cfg.MaxReceived, statfs: fsSpace},
-		uploads: make(chan struct{}, cfg.MaxUploads)}, nil
+		uploads: make(chan struct{}, cfg.MaxUploads), msgs: msgs}, nil
 }
 
 // within reports whether p is dir or inside it.
