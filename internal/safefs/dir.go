@@ -54,6 +54,11 @@ func (d *Dir) Close() error { return syscall.Close(d.fd) }
 
 // Names lists the directory's entries (of every type).
 func (d *Dir) Names() ([]string, error) {
+	// The listing reads through a duplicate, which shares the offset
+	// a listing before left at the end.
+	if _, err := syscall.Seek(d.fd, 0, 0); err != nil {
+		return nil, &os.PathError{Op: "seek", Path: d.path, Err: err}
+	}
 	return readDirNames(d.fd, d.path)
 }
 
