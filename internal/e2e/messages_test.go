@@ -10,13 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"tails-server/internal/apitype"
 )
 
 // TestFileshareMessages: fileshare in mode receive with messages on; a
 // visitor, through the onion with an independent client tor and curl,
 // posts two files and a message in one multipart form; `messages` shows
-// the message with both names and `files list --received` the files. A
+// the message with both names and `files list --received` the files;
+// chromium (headless, scripts off, through the client tor) fills in and
+// sends the form as a visitor's browser would. A
 // message over the cap is refused (413) and nothing of its post is kept;
 // `messages --delete ID` removes one; with messages off the form has no
 // text area and a posted message is refused, its file with it. The
@@ -136,9 +140,20 @@ func TestFileshareMessages(t *testing.T) {
 		t.Fatalf("after a message alone: %+v", l.Messages)
 	}
 
+	// As a visitor's browser posts the form, scripts off: chromium
+	// through the client tor.
+	browserPost(t, ann, base, "From the browser,\nline two", write("b1.txt", "b1"), write("b2.txt", "b2"))
+	if l = messages(); len(l.Messages) != 3 || l.Messages[0].Text != "From the browser,\nline two" ||
+		strings.Join(l.Messages[0].Files, ",") != "b1.txt,b2.txt" {
+		t.Fatalf("after the browser's post: %+v", l.Messages[0])
+	}
+	if got := received(); got != "b1.txt:2,b2.txt:2,photo.bin:10,report.txt:11" {
+		t.Fatalf("received files after the browser's post: %s", got)
+	}
+
 	// Delete, by ID; a bad ID is refused with one line.
 	d.mustCLI("messages", "fileshare", "--delete", m.ID)
-	if l = messages(); len(l.Messages) != 1 || l.Messages[0].ID == m.ID {
+	if l = messages(); len(l.Messages) != 2 || l.Messages[0].ID == m.ID || l.Messages[1].ID == m.ID {
 		t.Fatalf("after --delete: %+v", l.Messages)
 	}
 	if _, errOut, code := d.cli("messages", "fileshare", "--delete", m.ID); code != 1 || !strings.Contains(errOut, "fileshare has no message "+m.ID) {
@@ -158,11 +173,29 @@ func TestFileshareMessages(t *testing.T) {
 	if res.code != 400 || !bytes.Contains(res.body, []byte("no messages")) {
 		t.Fatalf("a message with messages off: HTTP %d\n%s", res.code, res.body)
 	}
-	if got, l := received(), messages(); got != "photo.bin:10,report.txt:11" || len(l.Messages) != 1 || l.Accepting {
+	if got, l := received(), messages(); got != "b1.txt:2,b2.txt:2,photo.bin:10,report.txt:11" || len(l.Messages) != 2 || l.Accepting {
 		t.Fatalf("with messages off: files %s, %+v", got, l)
 	}
 	if strings.Contains(d.log.String(), "SECRET-WORDS") {
 		t.Fatalf("the daemon's log holds a message's text:\n%s", d.log)
 	}
 	t.Logf("TestFileshareMessages: %s", time.Since(start).Round(time.Second))
+}
+
+// browserPost opens the receive page in chromium (headless, scripts off,
+// through the client tor's SOCKS port), types msg in the message field,
+// picks the files and sends the form, as a visitor would.
+func browserPost(t *testing.T, c *onionClient, base, msg string, files ...string) {
+	t.Helper()
+	ctx := newBrowser(t, t.TempDir(), chromedp.ProxyServer("socks5://"+c.tor.SocksAddr))
+	step(t, ctx, 120*time.Second, "open the receive page", scriptsOff(true), chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.ID("message")))
+	step(t, ctx, 120*time.Second, "send files and a message",
+		chromedp.SendKeys(chromedp.ID("message"), msg),
+		chromedp.SetUploadFiles(chromedp.ID("file"), files),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("main ul")))
+	if got := text(t, ctx, "main"); !strings.Contains(got, "received your message") || !strings.Contains(got, filepath.Base(files[0])) {
+		t.Fatalf("the page after sending: %q", got)
+	}
 }
