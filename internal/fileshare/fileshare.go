@@ -45,9 +45,11 @@ type Config struct {
 	// Messages lets visitors send a text message with or without files
 	// (in a mode that receives), kept in MessagesDir: an absolute path
 	// outside both folders whose parent only root may write (see
-	// MessageStore). MessagesDir is needed when Messages is on.
+	// MessageStore). MessagesDir is needed when Messages is on. At most
+	// MaxMessages are kept; zero or less means 1000 (MaxMessages).
 	Messages    bool
 	MessagesDir string
+	MaxMessages int
 	// MaxUpload is the largest file an upload may hold, in bytes; a
 	// request may carry at most MaxUpload plus 1 MiB of form overhead.
 	// Zero or less means 1 GiB.
@@ -90,7 +92,6 @@ type Handler struct {
 	cfg     Config
 	quota   *quota
 	uploads chan struct{} // a semaphore: one token per upload under way
-	msgs    *MessageStore // nil without Config.MessagesDir
 	stopped atomic.Bool
 	once    sync.Once
 }
@@ -131,16 +132,15 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if err := os.MkdirAll(cfg.ReceivedDir, 0o700); err != nil {
 		return nil, fmt.Errorf("fileshare: %w", err)
 	}
+	if err := startMessages(&cfg); err != nil {
+		return nil, err
+	}
 	// Uploads cut short by a kill of the daemon left their .part files.
 	if err := removeStaleParts(cfg.ReceivedDir); err != nil {
 		return nil, fmt.Errorf("fileshare: removing unfinished uploads: %w", err)
 	}
-	msgs, err := messageStore(cfg)
-	if err != nil {
-		return nil, err
-	}
 	return &Handler{cfg: cfg, quota: &quota{dir: cfg.ReceivedDir, limit: cfg.MaxReceived, statfs: fsSpace},
-		uploads: make(chan struct{}, cfg.MaxUploads), msgs: msgs}, nil
+		uploads: make(chan struct{}, cfg.MaxUploads)}, nil
 }
 
 // within reports whether p is dir or inside it.

@@ -248,27 +248,39 @@ func (s *MessageStore) removeTemp() error {
 // is not one.
 func IsBadMessageID(err error) bool { return errors.Is(err, errMessageBad) }
 
-// messageStore checks cfg's messages folder and returns its store (nil
-// without one), with what a kill left behind removed.
-func messageStore(cfg Config) (*MessageStore, error) {
+// startMessages checks cfg's messages folder, sets its default count,
+// and removes what a kill left in the folder.
+func startMessages(cfg *Config) error {
+	if cfg.MaxMessages <= 0 {
+		cfg.MaxMessages = MaxMessages
+	}
 	if cfg.MessagesDir == "" {
 		if cfg.Messages {
-			return nil, errors.New("fileshare: messages are on but no folder is given for them")
+			return errors.New("fileshare: messages are on but no folder is given for them")
 		}
-		return nil, nil
+		return nil
 	}
 	dir := filepath.Clean(cfg.MessagesDir)
 	if !filepath.IsAbs(dir) {
-		return nil, errors.New("fileshare: the messages folder must be an absolute path")
+		return errors.New("fileshare: the messages folder must be an absolute path")
 	}
 	for _, f := range []string{cfg.SharedDir, cfg.ReceivedDir} {
 		if within(filepath.Clean(f), dir) {
-			return nil, errors.New("fileshare: the messages folder must not be inside the shared or received folder (visitors could fetch messages)")
+			return errors.New("fileshare: the messages folder must not be inside the shared or received folder (visitors could fetch messages)")
 		}
 	}
-	s := NewMessageStore(dir)
-	if err := s.removeTemp(); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("fileshare: removing unfinished messages: %w", err)
+	if err := NewMessageStore(dir).removeTemp(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("fileshare: removing unfinished messages: %w", err)
 	}
-	return s, nil
+	return nil
+}
+
+// msgs is the handler's message store, nil without a messages folder.
+func (h *Handler) msgs() *MessageStore {
+	if h.cfg.MessagesDir == "" {
+		return nil
+	}
+	s := NewMessageStore(h.cfg.MessagesDir)
+	s.max = h.cfg.MaxMessages
+	return s
 }

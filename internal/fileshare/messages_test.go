@@ -223,8 +223,7 @@ func TestMessagesOff(t *testing.T) {
 // TestMessagesFull: past its count the store refuses a post with a
 // message (507) and keeps nothing of it, until the host deletes one.
 func TestMessagesFull(t *testing.T) {
-	f, h, dir := msgFixture(t, ModeReceive, true)
-	h.msgs.max = 3
+	f, h, dir := msgFixture(t, ModeReceive, true, func(c *Config) { c.MaxMessages = 3 })
 	for i := range 3 {
 		body, ctype := msgBody(t, fmt.Sprint("m", i), true)
 		if w := post(t, h, body, ctype, false); w.Code != http.StatusCreated {
@@ -246,7 +245,7 @@ func TestMessagesFull(t *testing.T) {
 	if w := post(t, h, body, ctype, false); w.Code != http.StatusCreated {
 		t.Fatalf("files alone, store full: %d %s", w.Code, w.Body)
 	}
-	if err := h.msgs.Delete(messages(t, dir)[0].ID); err != nil {
+	if err := h.msgs().Delete(messages(t, dir)[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	body, ctype = msgBody(t, "room again", true)
@@ -258,8 +257,7 @@ func TestMessagesFull(t *testing.T) {
 // TestMessagesAtOnce: many posts at once never take the store past its
 // count, and a refused one keeps neither its message nor its file.
 func TestMessagesAtOnce(t *testing.T) {
-	f, h, dir := msgFixture(t, ModeReceive, true, func(c *Config) { c.MaxUploads = 40 })
-	h.msgs.max = 5
+	f, h, dir := msgFixture(t, ModeReceive, true, func(c *Config) { c.MaxUploads, c.MaxMessages = 40, 5 })
 	var wg sync.WaitGroup
 	codes := make(chan int, 30)
 	for i := range 30 {

@@ -121,7 +121,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if text != "" {
-		if _, err := h.msgs.Add(text, saved, time.Now()); err != nil {
+		if _, err := h.msgs().Add(text, saved, time.Now()); err != nil {
 			fail(err)
 			return
 		}
@@ -149,10 +149,11 @@ func (h *Handler) readMessage(part io.Reader) (string, error) {
 	if err != nil || text == "" {
 		return "", err
 	}
-	if !h.cfg.Messages || h.msgs == nil {
+	st := h.msgs()
+	if !h.cfg.Messages || st == nil {
 		return "", errMessagesOff
 	}
-	return text, h.msgs.full()
+	return text, st.full()
 }
 
 // errTooLarge is a file over the limit; errStalled an upload whose
