@@ -175,6 +175,7 @@ func TestMessageRefusedKeepsNothing(t *testing.T) {
 		{"a control character", "ring \a the bell", true, http.StatusBadRequest, "control character U+0007"},
 		{"not UTF-8", "\xff\xfe", true, http.StatusBadRequest, "not valid UTF-8"},
 		{"messages off", "hello", false, http.StatusBadRequest, "takes files only, no messages"},
+		{"messages off, a long one", strings.Repeat("x", 3*MaxMessageBytes), false, http.StatusBadRequest, "takes files only, no messages"},
 	} {
 		for _, first := range []bool{true, false} {
 			f, h, dir := msgFixture(t, ModeReceive, c.on)

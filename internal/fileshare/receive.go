@@ -1,6 +1,7 @@
 package fileshare
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -145,13 +146,16 @@ func (h *Handler) readMessage(part io.Reader) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	st := h.msgs()
+	if !h.cfg.Messages || st == nil {
+		if len(bytes.TrimSpace(raw)) > 0 {
+			return "", errMessagesOff
+		}
+		return "", nil
+	}
 	text, err := CleanMessage(raw)
 	if err != nil || text == "" {
 		return "", err
-	}
-	st := h.msgs()
-	if !h.cfg.Messages || st == nil {
-		return "", errMessagesOff
 	}
 	return text, st.full()
 }
