@@ -132,6 +132,7 @@ func init() {
 			{name: "show", args: "SERVICE NAME [--format " + strings.Join(clientFormats, "|") + "]", summary: "show a client's credential; auth-private prints the line tor reads from its ClientOnionAuthDir"},
 		}},
 		{name: "files", summary: "the service's own content: add files to share or publish, list, remove, save received files", run: runFiles, subs: filesVerbs()},
+		{name: "messages", args: "SERVICE [--delete ID]", summary: "list the text messages visitors left (fileshare with messages on), newest first: id, time (UTC), text, files sent with it; or delete one", run: runMessages},
 		{name: "share", args: "SERVICE [--client NAME] [--qr]", summary: "print what a client needs to connect, with QR codes", run: runShare},
 		{name: "settings", summary: "global settings: tor's state across reboots, vanguards", run: runSettings, subs: []subcommand{
 			{name: "get", summary: "show the global settings (also `settings` alone)"},
