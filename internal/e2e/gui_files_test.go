@@ -3,7 +3,11 @@ package e2e
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,6 +33,7 @@ func TestGUIFiles(t *testing.T) {
 	g := startGUIDaemon(t)
 	g.mustCLI("set-option", "fileshare", "mode", "both")
 	g.mustCLI("set-option", "fileshare", "stop-after", "2h")
+	g.mustCLI("set-option", "fileshare", "messages", "on")
 	if out := g.mustCLI("enable", "fileshare", "--wait", "150s"); !strings.Contains(out, "reachable: true") {
 		t.Fatalf("enable fileshare:\n%s", out)
 	}
@@ -59,7 +64,17 @@ func TestGUIFiles(t *testing.T) {
 		t.Fatalf("the time left of stop-after 2h reads %q", s)
 	}
 
-	shareText := func() string { return text(t, ctx, "#files-share") }
+	// liveText reads a part the page's live refresh may replace at any
+	// moment, in one step of the page's own script.
+	liveText := func(id string) string {
+		t.Helper()
+		s, err := chromedp.Run(timeout(ctx, 10*time.Second), chromedp.Evaluate[string](`(function(){var e=document.getElementById(`+strconvQuote(id)+`);return e?e.innerText:""})()`))
+		if err != nil {
+			t.Fatalf("text of #%s: %v", id, err)
+		}
+		return s
+	}
+	shareText := func() string { return liveText("files-share") }
 	step(t, ctx, 60*time.Second, "add two files with the picker",
 		chromedp.SetUploadFiles(chromedp.CSS(`#pick-share`), []string{report, notes}),
 		chromedp.Click(chromedp.ID("add-share")),
@@ -114,13 +129,20 @@ func TestGUIFiles(t *testing.T) {
 	if err := os.WriteFile(visitor, visitorBytes, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := ann.curlRaw("-F", "file=@"+visitor, onion+"/upload")
+	note := filepath.Join(filepath.Dir(visitor), "note.txt")
+	if err := os.WriteFile(note, []byte("Here is the file.\nCall me <b>tomorrow</b>."), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ann.curlRaw("-F", "file=@"+visitor, "-F", "message=<"+note, onion+"/upload")
 	if err != nil || res.code != 201 {
 		t.Fatalf("visitor's upload: %v, HTTP %d %s", err, res.code, res.body)
 	}
-	waitFor(t, 20*time.Second, "the received file shown without a reload", func() error {
-		if s := text(t, ctx, "#files-received"); !strings.Contains(s, "visitor.bin") {
+	waitFor(t, 20*time.Second, "the received file and message shown without a reload", func() error {
+		if s := liveText("files-received"); !strings.Contains(s, "visitor.bin") {
 			return fmt.Errorf("received files read %q", s)
+		}
+		if s := liveText("messages"); !strings.Contains(s, "Call me <b>tomorrow</b>.") || !strings.Contains(s, "with visitor.bin") || !regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC`).MatchString(s) {
+			return fmt.Errorf("messages read %q", s)
 		}
 		return nil
 	})
@@ -140,14 +162,60 @@ func TestGUIFiles(t *testing.T) {
 		}
 		return nil
 	})
-	step(t, ctx, 30*time.Second, "delete the received file",
-		chromedp.Click(chromedp.CSS(`#files-received button.destructive`)),
-		chromedp.WaitVisible(chromedp.CSS(`.banner.info`)))
-	if s := text(t, ctx, "#files-received"); !strings.Contains(s, "Nothing received yet") {
-		t.Fatalf("after the delete the received files read %q", s)
-	}
+	step(t, ctx, 30*time.Second, "delete the received file", chromedp.Click(chromedp.CSS(`#files-received button.destructive`)))
+	waitFor(t, 20*time.Second, "the received file gone from the page", func() error {
+		if s := liveText("files-received"); !strings.Contains(s, "Nothing received yet") {
+			return fmt.Errorf("the received files read %q", s)
+		}
+		return nil
+	})
 	if out := g.mustCLI("files", "list", "fileshare", "--received"); strings.Contains(out, "visitor.bin") {
 		t.Fatalf("files list --received still shows it:\n%s", out)
+	}
+	step(t, ctx, 30*time.Second, "delete the message", chromedp.Click(chromedp.CSS(`#messages button.destructive`)))
+	waitFor(t, 20*time.Second, "the message gone from the page", func() error {
+		if s := liveText("messages"); !strings.Contains(s, "No message yet") {
+			return fmt.Errorf("the messages read %q", s)
+		}
+		return nil
+	})
+	if out := g.mustCLI("messages", "fileshare"); strings.Contains(out, "tomorrow") {
+		t.Fatalf("tails-server messages still shows it:\n%s", out)
+	}
+
+	// Another site's page posting a form of files to the GUI (the
+	// session's cookie would not go with it; here it does, to show the
+	// form's own token is checked) adds nothing: no token, a wrong one,
+	// a foreign Origin.
+	ses := g.session(t)
+	csrf := ses.csrf(t)
+	for _, c := range []struct{ what, token, origin string }{
+		{"no token", "", ""}, {"a wrong token", strings.Repeat("A", len(csrf)), ""}, {"a foreign origin", csrf, "http://evil.example"},
+	} {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		if c.token != "" {
+			mw.WriteField("csrf", c.token)
+		}
+		w, _ := mw.CreateFormFile("file", "planted.html")
+		io.WriteString(w, "<script>planted</script>")
+		mw.Close()
+		req, _ := http.NewRequest(http.MethodPost, g.base+"/services/fileshare/files/share", &body)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		if c.origin != "" {
+			req.Header.Set("Origin", c.origin)
+		}
+		resp, err := ses.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: HTTP %d, want 403", c.what, resp.StatusCode)
+		}
+	}
+	if out := g.mustCLI("files", "list", "fileshare"); strings.Contains(out, "planted") {
+		t.Fatalf("a forged form added a file:\n%s", out)
 	}
 
 	html, err := chromedp.Run(timeout(ctx, 10*time.Second), chromedp.OuterHTML(chromedp.CSS("html")))
@@ -157,4 +225,10 @@ func TestGUIFiles(t *testing.T) {
 	if strings.Contains(html, dataDir) || strings.Contains(html, mine) {
 		t.Fatal("the service page names a local path")
 	}
+}
+
+// strconvQuote quotes s for a script: a JSON string.
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -255,6 +255,41 @@ func (s *Server) saveFile(w http.ResponseWriter, r *http.Request) {
 	io.Copy(w, body)
 }
 
+// messagesView is the visitors' messages of a service that takes them.
+type messagesView struct {
+	Accepting bool
+	List      []apitype.Message
+}
+
+// loadMessages returns the messages of a service with a received folder
+// that keeps them, nil for one that has none.
+func (s *Server) loadMessages(ctx context.Context, sv apitype.Service) *messagesView {
+	received := false
+	for _, f := range sv.Content {
+		received = received || f.Kind == apitype.FolderReceived
+	}
+	if !received {
+		return nil
+	}
+	l, err := s.c.ListMessages(ctx, sv.Name)
+	if err != nil {
+		return nil
+	}
+	return &messagesView{Accepting: l.Accepting, List: l.Messages}
+}
+
+// deleteMessage deletes one visitor's message.
+func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
+	name, id := r.PathValue("name"), r.PathValue("id")
+	ctx, cancel := apiCtx(r)
+	defer cancel()
+	if _, err := s.c.DeleteMessage(ctx, name, id); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	s.redirect(w, r, svcURL(name, "messages"), "The message was deleted.")
+}
+
 // timeLeft says how long until t, for a timer: "4 min 12 s".
 func timeLeft(t time.Time) string {
 	d := time.Until(t).Round(time.Second)

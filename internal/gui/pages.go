@@ -119,6 +119,8 @@ type serviceData struct {
 	CanEnable   bool
 	// Folders are the service's content folders, with their files.
 	Folders []folderView
+	// Messages are the visitors' messages, nil for a service without.
+	Messages *messagesView
 	// StopsIn and StartsIn are the time left of its timers, "" for none.
 	StopsIn, StartsIn string
 }
@@ -202,6 +204,7 @@ func (s *Server) loadService(ctx context.Context, name string, live bool, form *
 	parts := []string{"status", "share", "logs"}
 	if len(sv.Content) > 0 {
 		d.Folders = s.loadFolders(ctx, sv)
+		d.Messages = s.loadMessages(ctx, sv)
 		parts = append(parts, "files")
 	}
 	v := &view{tmpl: "service", title: sv.Title, nav: "services", data: d, live: parts, refresh: d.Starting}

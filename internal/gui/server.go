@@ -39,6 +39,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /services/{name}/files/{folder}", s.upload)
 	m.Handle("POST /services/{name}/files/{folder}/remove", s.action(s.removeFile))
 	m.Handle("GET /services/{name}/files/{folder}/file", s.page(s.saveFile))
+	m.Handle("POST /services/{name}/messages/{id}/delete", s.action(s.deleteMessage))
 	m.Handle("GET /icons/{name}", s.page(s.icon))
 	m.Handle("GET /settings", s.page(s.settingsPage))
 	m.Handle("POST /settings", s.action(s.setSettings))
