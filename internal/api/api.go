@@ -103,6 +103,7 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 		{"GET /services/{name}/clients/{client}", h.client},
 		{"DELETE /services/{name}/clients/{client}", h.removeClient},
 		{"GET /services/{name}/share", h.share},
+		{"GET /services/{name}/transfers", h.transfers},
 		{"GET /services/{name}/options/{option}", h.getOption},
 		{"PUT /services/{name}/options/{option}", h.setOption},
 		{"POST /services/{name}/remove", h.remove},
@@ -345,6 +346,12 @@ func (h *handler) removeClient(w http.ResponseWriter, r *http.Request) (any, err
 
 func (h *handler) share(w http.ResponseWriter, r *http.Request) (any, error) {
 	return h.d.Services().Share(r.PathValue("name"), r.URL.Query().Get("client"))
+}
+
+// transfers lists a service's transfers under way and its history, for
+// a progress bar that polls it.
+func (h *handler) transfers(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.d.Services().Transfers(r.PathValue("name"))
 }
 
 func (h *handler) getOption(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -107,6 +107,9 @@ type Service struct {
 	// Content are the service's folders of the host's own content (files
 	// offered, files received), which the files endpoints work on.
 	Content []ContentFolder `json:"content,omitempty" yaml:"content,omitempty"`
+	// Transfers are the last downloads and uploads of a service that
+	// records them (fileshare), newest first.
+	Transfers []Transfer `json:"transfers,omitempty" yaml:"transfers,omitempty"`
 
 	Details *ServiceDetails `json:"details,omitempty" yaml:"details,omitempty"`
 }

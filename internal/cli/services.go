@@ -82,7 +82,13 @@ type statusView struct {
 	// Options are those the service marks to show in status; secrets
 	// stay masked.
 	Options map[string]string `yaml:"options,omitempty" json:"options,omitempty"`
+	// Transfers are the newest statusTransfers of the service's
+	// downloads and uploads (info shows them all).
+	Transfers []apitype.Transfer `yaml:"transfers,omitempty" json:"transfers,omitempty"`
 }
+
+// statusTransfers is how many transfers status shows.
+const statusTransfers = 10
 
 func toStatus(s apitype.Service) statusView { return toStatusAt(s, time.Now()) }
 
@@ -122,6 +128,7 @@ func toStatusAt(s apitype.Service, now time.Time) statusView {
 		v.StopsAt = s.StopsAt
 		v.StopsIn = timeLeft(*s.StopsAt, now) + " (stop-after)"
 	}
+	v.Transfers = s.Transfers[:min(len(s.Transfers), statusTransfers)]
 	return v
 }
 

@@ -76,9 +76,26 @@ type Config struct {
 	FileTimes bool
 	// AutoStop ends the share after the first complete download of a
 	// file or an archive: from then on every request is refused, and
-	// OnAutoStop is called once, in a goroutine of its own.
+	// OnAutoStop is called once, in a goroutine of its own, when the
+	// download that ended it has drained (drain.go).
 	AutoStop   bool
 	OnAutoStop func()
+	// MaxDownloads, when more than 0, ends the share the same way after
+	// that many complete downloads of the share since the handler
+	// started: each file download and each zip archive counts once,
+	// whichever file it is (AutoStop is MaxDownloads 1).
+	MaxDownloads int
+	// DrainTimeout bounds the wait, after the download that ends the
+	// share, for its connection to close before OnAutoStop is called;
+	// zero or less means DefaultDrainTimeout.
+	DrainTimeout time.Duration
+	// CountsFile, when set, is where the download counts of the shared
+	// files are kept across restarts (counts.go): an absolute path
+	// outside the shared folder.
+	CountsFile string
+	// History, when set, is where the transfers are recorded; else the
+	// handler keeps its own (see Handler.History).
+	History *History
 }
 
 func (c Config) shares() bool   { return c.Mode == ModeShare || c.Mode == ModeBoth }
@@ -94,6 +111,11 @@ type Handler struct {
 	uploads chan struct{} // a semaphore: one token per upload under way
 	stopped atomic.Bool
 	once    sync.Once
+
+	counts         *counts
+	hist           *History
+	shareDownloads atomic.Int64
+	conns          conns
 }
 
 // NewHandler checks cfg, creates the folders it names if missing, and
@@ -139,8 +161,21 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if err := removeStaleParts(cfg.ReceivedDir); err != nil {
 		return nil, fmt.Errorf("fileshare: removing unfinished uploads: %w", err)
 	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.CountsFile != "" && (!filepath.IsAbs(cfg.CountsFile) || within(s, cfg.CountsFile)) {
+		return nil, errors.New("fileshare: the download counts file must be an absolute path outside the shared folder")
+	}
+	// Counts that cannot be read back start again from zero: they are
+	// no reason to refuse to share.
+	c, _ := loadCounts(cfg.CountsFile, cfg.SharedDir)
+	hist := cfg.History
+	if hist == nil {
+		hist = NewHistory(0)
+	}
 	return &Handler{cfg: cfg, quota: &quota{dir: cfg.ReceivedDir, limit: cfg.MaxReceived, statfs: fsSpace},
-		uploads: make(chan struct{}, cfg.MaxUploads)}, nil
+		uploads: make(chan struct{}, cfg.MaxUploads), counts: c, hist: hist}, nil
 }
 
 // within reports whether p is dir or inside it.
@@ -149,7 +184,8 @@ func within(dir, p string) bool {
 	return err == nil && (rel == "." || filepath.IsLocal(rel))
 }
 
-// Stopped reports whether the share ended after its first download.
+// Stopped reports whether the share ended after its last allowed
+// download.
 func (h *Handler) Stopped() bool { return h.stopped.Load() }
 
 // ServeHTTP routes: / (the page), /files/PATH (a file, or a folder's
@@ -178,7 +214,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		h.upload(w, r)
+		h.recordUpload(w, r, h.upload)
 		return
 	case r.Method != http.MethodGet && r.Method != http.MethodHead:
 		w.Header().Set("Allow", "GET, HEAD")
@@ -203,19 +239,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
-}
-
-// downloaded ends the share after a complete download, if asked.
-func (h *Handler) downloaded() {
-	if !h.cfg.AutoStop {
-		return
-	}
-	h.once.Do(func() {
-		h.stopped.Store(true)
-		if h.cfg.OnAutoStop != nil {
-			go h.cfg.OnAutoStop()
-		}
-	})
 }
 
 // openShared cleans a requested path and opens the shared folder as an

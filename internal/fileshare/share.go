@@ -2,6 +2,7 @@ package fileshare
 
 import (
 	"archive/zip"
+	"fmt"
 	"io"
 	"io/fs"
 	"mime"
@@ -47,16 +48,42 @@ func (h *Handler) file(w http.ResponseWriter, r *http.Request, raw string) {
 	// A shared file is a download, never a page of this site.
 	hd.Set("Content-Disposition", attachment(fi.Name()))
 	hd.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	cw := &countingWriter{ResponseWriter: w}
+	var l *live
+	if r.Method == http.MethodGet {
+		l = h.hist.begin(KindDownload, name, fi.Size())
+	}
+	complete := false
+	defer func() { l.end(complete) }() // also when ServeContent panics
+	cw := &countingWriter{ResponseWriter: w, l: l}
 	// With the zero time, ServeContent sends no Last-Modified.
 	var mtime time.Time
 	if h.cfg.FileTimes {
 		mtime = fi.ModTime().UTC()
 	}
 	http.ServeContent(cw, r, fi.Name(), mtime, f)
-	if r.Method == http.MethodGet && cw.status() == http.StatusOK && cw.n == fi.Size() {
-		h.downloaded()
+	if st := cw.status(); st != http.StatusOK && st != http.StatusPartialContent {
+		l.drop() // not modified, range not satisfiable: no transfer
+		return
 	}
+	if complete = r.Method == http.MethodGet && reachedEnd(cw, fi.Size()); complete {
+		h.counts.add(name, fi)
+		h.downloaded(r)
+	}
+}
+
+// reachedEnd reports whether a response wrote a file of size to its last
+// byte: all of it (200), or a single range that ends there (206, as a
+// resumed download asks). Several ranges in one answer count as none.
+func reachedEnd(cw *countingWriter, size int64) bool {
+	if cw.status() == http.StatusOK {
+		return cw.n == size
+	}
+	var first, last, total int64
+	cr := cw.Header().Get("Content-Range")
+	if _, err := fmt.Sscanf(cr, "bytes %d-%d/%d", &first, &last, &total); err != nil {
+		return false
+	}
+	return total == size && last == size-1 && cw.n == last-first+1
 }
 
 // attachment is a Content-Disposition that makes a download of name (or
@@ -68,13 +95,18 @@ func attachment(name string) string {
 	return "attachment"
 }
 
-// countingWriter counts the body bytes written, keeping sendfile (through
-// ReadFrom) available.
+// countingWriter counts the body bytes written (into l as well, when
+// set), keeping sendfile (through ReadFrom) available.
 type countingWriter struct {
 	http.ResponseWriter
 	code int
 	n    int64
+	l    *live
 }
+
+// progressStep is how many bytes a sendfile copies before the progress
+// of its transfer is updated.
+const progressStep = 256 << 10
 
 func (c *countingWriter) WriteHeader(code int) {
 	if c.code == 0 {
@@ -89,6 +121,7 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	}
 	n, err := c.ResponseWriter.Write(b)
 	c.n += int64(n)
+	c.l.add(int64(n))
 	return n, err
 }
 
@@ -96,15 +129,34 @@ func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
 	if c.code == 0 {
 		c.code = http.StatusOK
 	}
-	var n int64
-	var err error
-	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(r)
-	} else {
-		n, err = io.Copy(struct{ io.Writer }{c.ResponseWriter}, r)
+	rf, ok := c.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		n, err := io.Copy(struct{ io.Writer }{c.ResponseWriter}, r)
+		c.n += n
+		c.l.add(n)
+		return n, err
 	}
-	c.n += n
-	return n, err
+	lr, ok := r.(*io.LimitedReader) // what ServeContent gives: part of the file
+	if !ok {
+		n, err := rf.ReadFrom(r)
+		c.n += n
+		c.l.add(n)
+		return n, err
+	}
+	// Step by step, each step still a sendfile of the file itself.
+	var total int64
+	for lr.N > 0 {
+		step := min(lr.N, progressStep)
+		n, err := rf.ReadFrom(&io.LimitedReader{R: lr.R, N: step})
+		lr.N -= n
+		total += n
+		c.n += n
+		c.l.add(n)
+		if err != nil || n < step {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
@@ -141,8 +193,12 @@ func (h *Handler) zip(w http.ResponseWriter, r *http.Request, raw string) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	zw := zip.NewWriter(w)
-	z := zipper{zw: zw, root: root, fileTimes: h.cfg.FileTimes}
+	l := h.hist.begin(KindDownload, base+".zip", -1)
+	complete := false
+	defer func() { l.end(complete) }() // also after the panic below
+	cw := &countingWriter{ResponseWriter: w, l: l}
+	zw := zip.NewWriter(cw)
+	z := zipper{zw: zw, root: root, fileTimes: h.cfg.FileTimes, added: &[]zipped{}}
 	if err := z.addDir(name, base); err != nil {
 		// Headers are gone: all we can do is cut the archive short, which
 		// the client sees as a broken download.
@@ -151,7 +207,11 @@ func (h *Handler) zip(w http.ResponseWriter, r *http.Request, raw string) {
 	if err := zw.Close(); err != nil {
 		return
 	}
-	h.downloaded()
+	complete = true
+	for _, f := range *z.added {
+		h.counts.add(f.name, f.fi)
+	}
+	h.downloaded(r)
 }
 
 // FixedTime is the time of every zip entry when the host does not serve
@@ -163,6 +223,14 @@ type zipper struct {
 	zw        *zip.Writer
 	root      *os.Root
 	fileTimes bool
+	added     *[]zipped // the files written whole, for their counts
+}
+
+// zipped is a file written into an archive: its path in the shared
+// folder and the version written.
+type zipped struct {
+	name string
+	fi   fs.FileInfo
 }
 
 // modified is the time an entry carries: FixedTime, or with file times
@@ -234,6 +302,9 @@ func (z zipper) addFile(name, as string) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(fw, f)
+	n, err := io.Copy(fw, f)
+	if err == nil && n == fi.Size() && z.added != nil {
+		*z.added = append(*z.added, zipped{name: name, fi: fi})
+	}
 	return err
 }

@@ -35,11 +35,24 @@ func Listen(addr string, h http.Handler) (*Server, error) {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
+	if ct, ok := h.(ConnTracker); ok {
+		s.srv.ConnContext = ct.ConnContext
+		s.srv.ConnState = ct.ConnState
+	}
 	go func() {
 		defer close(s.done)
 		s.srv.Serve(ln)
 	}()
 	return s, nil
+}
+
+// ConnTracker is a handler that follows its connections: when the handler
+// given to Listen implements it, the server calls ConnContext for each new
+// connection (its requests' contexts derive from what it returns) and
+// ConnState at each change of state (see http.Server).
+type ConnTracker interface {
+	ConnContext(ctx context.Context, c net.Conn) context.Context
+	ConnState(c net.Conn, st http.ConnState)
 }
 
 // BodyTimeout bounds the reading of a request body. A handler that takes

@@ -2,6 +2,7 @@ package services
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -18,11 +19,21 @@ const (
 	optFileshareMaxUpload = "max-upload-mib"
 	optFileshareAutoStop  = "auto-stop"
 	optFileshareQuota     = "max-received-mib"
+	optFileshareMaxDl     = "max-downloads"
 	optFileTimes          = "file-times" // fileshare and web
 )
 
 // autoStoppedMsg is what status says after auto-stop disabled the service.
 const autoStoppedMsg = "stopped by auto-stop after the first complete download; enable it again to share again"
+
+// maxDownloadsMsg is what status says after max-downloads did.
+const maxDownloadsMsg = "stopped by max-downloads after %d complete downloads; enable it again to share again"
+
+// countsFile is where, in the service's data folder (outside its shared
+// folder, whose option values cannot start with a dot), the backend keeps
+// the download counts of the shared files: they persist when the service
+// does, and vanish with an amnesic one.
+const countsFile = ".fileshare-downloads.json"
 
 // builtinFileshare is the built-in fileshare backend: package fileshare
 // inside the daemon.
@@ -33,6 +44,9 @@ type builtinFileshare struct {
 	mu     sync.Mutex
 	onStop func() // set by the manager once the backend is its own
 	fired  bool   // auto-stop happened before onStop was set
+	// why is what status says once the share ended (auto-stop or
+	// max-downloads).
+	why string
 }
 
 // autoStopped is fileshare's OnAutoStop: it calls the manager's hook, now
@@ -69,18 +83,31 @@ func startFileshare(dataDir, listen string, port int, values map[string]string) 
 	if err != nil || quota <= 0 {
 		quota = 4096
 	}
-	b := &builtinFileshare{builtin: builtin{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}}
+	maxDl, err := strconv.Atoi(values[optFileshareMaxDl])
+	if err != nil || maxDl < 0 {
+		maxDl = 0
+	}
+	b := &builtinFileshare{builtin: builtin{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}, why: autoStoppedMsg}
+	autoStop := values[optFileshareAutoStop] == "true"
+	if !autoStop && maxDl > 0 {
+		b.why = fmt.Sprintf(maxDownloadsMsg, maxDl)
+		if maxDl == 1 {
+			b.why = "stopped by max-downloads after the first complete download; enable it again to share again"
+		}
+	}
 	srv, err := fileshare.Start(fileshare.Config{
-		Mode:        values[optFileshareMode],
-		SharedDir:   filepath.Join(dataDir, filepath.FromSlash(values[optFileshareShared])),
-		ReceivedDir: filepath.Join(dataDir, filepath.FromSlash(values[optFileshareReceived])),
-		Messages:    values[optFileshareMessages] == "on",
-		MessagesDir: messagesDir(dataDir),
-		MaxUpload:   mib << 20,
-		MaxReceived: quota << 20,
-		FileTimes:   values[optFileTimes] == "true",
-		AutoStop:    values[optFileshareAutoStop] == "true",
-		OnAutoStop:  b.autoStopped,
+		Mode:         values[optFileshareMode],
+		SharedDir:    filepath.Join(dataDir, filepath.FromSlash(values[optFileshareShared])),
+		ReceivedDir:  filepath.Join(dataDir, filepath.FromSlash(values[optFileshareReceived])),
+		Messages:     values[optFileshareMessages] == "on",
+		MessagesDir:  messagesDir(dataDir),
+		MaxUpload:    mib << 20,
+		MaxReceived:  quota << 20,
+		FileTimes:    values[optFileTimes] == "true",
+		AutoStop:     autoStop,
+		OnAutoStop:   b.autoStopped,
+		MaxDownloads: maxDl,
+		CountsFile:   filepath.Join(dataDir, countsFile),
 	}, net.JoinHostPort(listen, strconv.Itoa(port)))
 	if err != nil {
 		return nil, err
@@ -90,9 +117,11 @@ func startFileshare(dataDir, listen string, port int, values map[string]string) 
 }
 
 // hookBackend connects a started backend to the manager: fileshare's
-// auto-stop disables the service. Call with s.mu held.
+// auto-stop disables the service, and its transfer history goes on from
+// the previous backend's. Call with s.mu held.
 func (m *Manager) hookBackend(s *service, b Backend) {
 	if fb, ok := b.(*builtinFileshare); ok {
+		s.transfers = fb.History().Continue(s.transfers)
 		fb.setAutoStop(func() { m.autoStop(s, fb) })
 	}
 }
@@ -106,8 +135,8 @@ func (m *Manager) autoStop(s *service, b *builtinFileshare) {
 	if !current {
 		return
 	}
-	m.log.Info("auto-stop after the first download", "service", s.def.Name)
-	if _, err := m.disable(context.Background(), s.def.Name, autoStoppedMsg); err != nil {
+	m.log.Info("share ended after its last allowed download", "service", s.def.Name, "downloads", b.ShareDownloads())
+	if _, err := m.disable(context.Background(), s.def.Name, b.why); err != nil {
 		m.log.Warn("auto-stop: disabling", "service", s.def.Name, "err", err)
 	}
 }

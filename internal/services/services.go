@@ -21,6 +21,7 @@ import (
 
 	"tails-server/internal/apitype"
 	"tails-server/internal/catalog"
+	"tails-server/internal/fileshare"
 	"tails-server/internal/firewall"
 	"tails-server/internal/install"
 	"tails-server/internal/onionkey"
@@ -177,6 +178,9 @@ type service struct {
 	// timer is armed for the next stop-after or start-at deadline
 	// (timers.go).
 	timer Timer
+	// transfers is the transfer history of a built-in fileshare
+	// backend, kept after it stops (transfers.go).
+	transfers *fileshare.History
 }
 
 // New returns a manager over the services of the catalog.
@@ -487,6 +491,7 @@ func (m *Manager) info(s *service, details, showSecrets bool) apitype.Service {
 		out.OnionAddress = s.rec.Address + ".onion"
 	}
 	m.timersOut(s, &out)
+	out.Transfers = transfersOut(s.transfers.Done())
 	out.Warnings = m.warnings(s)
 	if s.rec.Enabled && out.ClientAuth && len(s.rec.Clients) == 0 {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("no client may connect yet: add one with `tails-server client add %s NAME`", s.def.Name))
