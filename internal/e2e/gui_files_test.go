@@ -97,6 +97,44 @@ func TestGUIFiles(t *testing.T) {
 		return nil
 	})
 
+	// The page counts the download and lists the transfer by itself;
+	// while a slow one runs, it shows its progress.
+	waitFor(t, 20*time.Second, "the download counted on the page", func() error {
+		if s := shareText(); !regexp.MustCompile(`report\.pdf\s+2\.0 MiB, [^,]+, downloaded 1 time\b`).MatchString(s) {
+			return fmt.Errorf("the shared files read %q", s)
+		}
+		if s := liveText("transfers"); !regexp.MustCompile(`Download of report\.pdf .*2\.0 MiB\s+Complete`).MatchString(s) {
+			return fmt.Errorf("the transfers read %q", s)
+		}
+		return nil
+	})
+	// Big enough that the socket buffers between the share and its tor
+	// (several MiB on loopback) do not take it all at once.
+	big, bigBytes := write("big.iso", 20<<20)
+	g.mustCLI("files", "add", "fileshare", big)
+	slow := make(chan error, 1)
+	go func() {
+		res, err := ann.curlRaw("--limit-rate", "1500K", onion+"/files/big.iso")
+		if err == nil && !bytes.Equal(res.body, bigBytes) {
+			err = fmt.Errorf("HTTP %d, %d bytes", res.code, len(res.body))
+		}
+		slow <- err
+	}()
+	waitFor(t, 30*time.Second, "a progress bar while the slow download runs", func() error {
+		pct, err := chromedp.Run(timeout(ctx, 5*time.Second), chromedp.Evaluate[int](`(function(){var p=document.querySelector('#live-transfers .transfers-now progress');return p?p.value:-1})()`))
+		if err != nil {
+			return err
+		}
+		if pct <= 0 || pct >= 100 {
+			return fmt.Errorf("progress %d", pct)
+		}
+		return nil
+	})
+	shot(t, ctx, "01b-download-progress")
+	if err := <-slow; err != nil {
+		t.Fatalf("the slow download: %v", err)
+	}
+
 	// Without JavaScript the form is posted by the browser itself.
 	step(t, ctx, 60*time.Second, "add a file without JavaScript",
 		scriptsOff(true),

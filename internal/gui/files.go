@@ -290,6 +290,55 @@ func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
 	s.redirect(w, r, svcURL(name, "messages"), "The message was deleted.")
 }
 
+// transfersView is a service's transfers: those under way with their
+// progress, and the last finished ones.
+type transfersView struct {
+	Now, Done []transferView
+}
+
+type transferView struct {
+	apitype.Transfer
+	What    string // "Download of report.pdf", "Upload"
+	Percent int    // -1: size not known
+	Took    string
+}
+
+// maxShownTransfers is how many finished transfers the page lists.
+const maxShownTransfers = 10
+
+// loadTransfers returns the transfers of a service whose backend keeps
+// them, nil for one without.
+func (s *Server) loadTransfers(ctx context.Context, name string) *transfersView {
+	tr, err := s.c.Transfers(ctx, name)
+	if err != nil {
+		return nil
+	}
+	view := func(t apitype.Transfer) transferView {
+		v := transferView{Transfer: t, What: "Upload", Percent: -1}
+		if t.Kind == apitype.TransferDownload {
+			v.What = "Download of " + t.Name
+		}
+		if t.Size != nil && *t.Size > 0 {
+			v.Percent = int(min(100, 100*t.Bytes / *t.Size))
+		}
+		if t.End != nil {
+			v.Took = t.End.Sub(t.Start).Round(100 * time.Millisecond).String()
+		}
+		return v
+	}
+	out := &transfersView{}
+	for _, t := range tr.InProgress {
+		out.Now = append(out.Now, view(t))
+	}
+	for i, t := range tr.History {
+		if i == maxShownTransfers {
+			break
+		}
+		out.Done = append(out.Done, view(t))
+	}
+	return out
+}
+
 // timeLeft says how long until t, for a timer: "4 min 12 s".
 func timeLeft(t time.Time) string {
 	d := time.Until(t).Round(time.Second)

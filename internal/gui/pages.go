@@ -121,6 +121,8 @@ type serviceData struct {
 	Folders []folderView
 	// Messages are the visitors' messages, nil for a service without.
 	Messages *messagesView
+	// Transfers are the downloads and uploads, nil for a service without.
+	Transfers *transfersView
 	// StopsIn and StartsIn are the time left of its timers, "" for none.
 	StopsIn, StartsIn string
 }
@@ -206,6 +208,9 @@ func (s *Server) loadService(ctx context.Context, name string, live bool, form *
 		d.Folders = s.loadFolders(ctx, sv)
 		d.Messages = s.loadMessages(ctx, sv)
 		parts = append(parts, "files")
+		if d.Transfers = s.loadTransfers(ctx, name); d.Transfers != nil {
+			parts = append(parts, "transfers")
+		}
 	}
 	v := &view{tmpl: "service", title: sv.Title, nav: "services", data: d, live: parts, refresh: d.Starting}
 	if live {
