@@ -110,13 +110,20 @@ type MessageStore struct {
 }
 
 // NewMessageStore is the store of the folder dir, whose parent must be
-// trusted (written only by root); dir is created (0700) when a message
-// comes.
+// trusted (written only by root); dir is created (0700) when the first
+// message comes.
 func NewMessageStore(dir string) *MessageStore {
 	return &MessageStore{parent: filepath.Dir(dir), name: filepath.Base(dir), max: MaxMessages}
 }
 
-func (s *MessageStore) open() (*safefs.Dir, error) { return safefs.OpenDir(s.parent, s.name, 0o700) }
+// open opens the folder, created if missing when create.
+func (s *MessageStore) open(create bool) (*safefs.Dir, error) {
+	var perm uint32
+	if create {
+		perm = 0o700
+	}
+	return safefs.OpenDir(s.parent, s.name, perm)
+}
 
 // messageFile is the name of a message's file.
 func messageFile(id string) string { return id + ".json" }
@@ -137,11 +144,12 @@ func ids(d *safefs.Dir) ([]string, error) {
 	return out, nil
 }
 
-// locked opens the folder and calls fn with it, msgMu held.
-func (s *MessageStore) locked(fn func(d *safefs.Dir) error) error {
+// locked opens the folder (created if missing when create) and calls fn
+// with it, msgMu held.
+func (s *MessageStore) locked(create bool, fn func(d *safefs.Dir) error) error {
 	msgMu.Lock()
 	defer msgMu.Unlock()
-	d, err := s.open()
+	d, err := s.open(create)
 	if err != nil {
 		return err
 	}
@@ -159,7 +167,13 @@ func (s *MessageStore) isFull(d *safefs.Dir) error {
 }
 
 // full fails with errMessagesFull when the store holds its most messages.
-func (s *MessageStore) full() error { return s.locked(s.isFull) }
+func (s *MessageStore) full() error {
+	err := s.locked(false, s.isFull)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // none yet
+	}
+	return err
+}
 
 // Add keeps a message (text as CleanMessage returned it, not empty) with
 // the names of the files that came with it, received at now. It fails
@@ -181,7 +195,7 @@ func (s *MessageStore) Add(text string, files []string, now time.Time) (apitype.
 	if err := enc.Encode(m); err != nil {
 		return m, err
 	}
-	return m, s.locked(func(d *safefs.Dir) error {
+	return m, s.locked(true, func(d *safefs.Dir) error {
 		if err := s.isFull(d); err != nil {
 			return err
 		}
@@ -191,10 +205,10 @@ func (s *MessageStore) Add(text string, files []string, now time.Time) (apitype.
 
 // List returns the messages, newest first (by time, then ID). A file
 // that is not a message (unreadable, not a regular file, malformed) is
-// left out. A store whose folder's parent is missing has none.
+// left out. A store whose folder is missing has none.
 func (s *MessageStore) List() ([]apitype.Message, error) {
 	out := []apitype.Message{}
-	d, err := s.open()
+	d, err := s.open(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return out, nil
 	}
@@ -235,13 +249,13 @@ func (s *MessageStore) Delete(id string) error {
 	if err := apitype.CheckMessageID(id); err != nil {
 		return fmt.Errorf("%w: %v", errMessageBad, err)
 	}
-	return s.locked(func(d *safefs.Dir) error { return d.Remove(messageFile(id)) })
+	return s.locked(false, func(d *safefs.Dir) error { return d.Remove(messageFile(id)) })
 }
 
 // removeTemp removes the temporary files writes cut short by a kill of
 // the daemon left; none is under way while msgMu is held.
 func (s *MessageStore) removeTemp() error {
-	return s.locked(func(d *safefs.Dir) error { return d.RemoveTemp() })
+	return s.locked(false, func(d *safefs.Dir) error { return d.RemoveTemp() })
 }
 
 // IsBadMessageID reports whether err is Delete's error about an ID that

@@ -205,7 +205,8 @@ func TestMessageRefusedKeepsNothing(t *testing.T) {
 }
 
 // TestMessagesOff: without the option the form has no text area; files
-// still come, with an empty message field too.
+// still come, with an empty message field too; no messages folder is
+// made.
 func TestMessagesOff(t *testing.T) {
 	f, h, dir := msgFixture(t, ModeReceive, false)
 	page := get(t, h, "/").Body.String()
@@ -218,6 +219,9 @@ func TestMessagesOff(t *testing.T) {
 	}
 	if len(received(t, f)) != 1 || len(messages(t, dir)) != 0 {
 		t.Fatal("files with an empty message: not kept as they should be")
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a messages folder was made with no message: %v", err)
 	}
 }
 

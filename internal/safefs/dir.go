@@ -28,7 +28,8 @@ const TempPrefix = ".tmp-"
 
 // OpenDir opens name, a relative slash-separated path of directories
 // inside dir, none through a symlink, creating its last element with perm
-// if it is missing (its parents must exist). dir itself is trusted.
+// if it is missing (its parents must exist); with perm 0 a missing one is
+// an error wrapping fs.ErrNotExist. dir itself is trusted.
 func OpenDir(dir, name string, perm uint32) (*Dir, error) {
 	parent, last, err := openParent(dir, name)
 	if err != nil {
@@ -36,8 +37,10 @@ func OpenDir(dir, name string, perm uint32) (*Dir, error) {
 	}
 	defer syscall.Close(parent)
 	full := filepath.Join(dir, name)
-	if err := syscall.Mkdirat(parent, last, perm); err != nil && err != syscall.EEXIST {
-		return nil, &os.PathError{Op: "mkdir", Path: full, Err: err}
+	if perm != 0 {
+		if err := syscall.Mkdirat(parent, last, perm); err != nil && err != syscall.EEXIST {
+			return nil, &os.PathError{Op: "mkdir", Path: full, Err: err}
+		}
 	}
 	fd, err := openDirAt(parent, last)
 	if err != nil {
