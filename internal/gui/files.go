@@ -262,7 +262,8 @@ type messagesView struct {
 }
 
 // loadMessages returns the messages of a service with a received folder
-// that keeps them, nil for one that has none.
+// that keeps them, nil for one that has none (or keeps none and takes
+// none now).
 func (s *Server) loadMessages(ctx context.Context, sv apitype.Service) *messagesView {
 	received := false
 	for _, f := range sv.Content {
@@ -272,7 +273,8 @@ func (s *Server) loadMessages(ctx context.Context, sv apitype.Service) *messages
 		return nil
 	}
 	l, err := s.c.ListMessages(ctx, sv.Name)
-	if err != nil {
+	if err != nil || (!l.Accepting && len(l.Messages) == 0) {
+		// None, or none kept and the option off: nothing to show.
 		return nil
 	}
 	return &messagesView{Accepting: l.Accepting, List: l.Messages}
