@@ -203,19 +203,7 @@ func TestServiceWiki(t *testing.T) {
 	}
 
 	t.Run("registration off", func(t *testing.T) {
-		_, page, err := visitor.do(url.Values{"do": {"register"}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := hidden(page)
-		for k, v := range map[string]string{"do": "register", "save": "1", "login": "mallory", "pass": "mallory-pass-1",
-			"passchk": "mallory-pass-1", "fullname": "Mallory", "email": "mallory@example.org"} {
-			f.Set(k, v)
-		}
-		_, page, err = visitor.do(url.Values{"id": {"start"}}, f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		page := wikiRegister(t, visitor, "mallory")
 		users := readServiceFile(t, s, "conf/users.auth.php")
 		if strings.Contains(users, "mallory") || strings.Contains(page, "do=logout") {
 			t.Fatalf("registration went through with registration off: %q\nusers.auth.php:\n%s", wikiMessages(page), users)
@@ -223,6 +211,16 @@ func TestServiceWiki(t *testing.T) {
 		if err := newWikiBrowser(t, s.client.tor.SocksAddr, s.addr).login("mallory", "mallory-pass-1"); err == nil {
 			t.Fatal("the refused registrant logs in")
 		}
+	})
+
+	t.Run("registration on", func(t *testing.T) {
+		s.set(t, "registration", "true")
+		bob := newWikiBrowser(t, s.client.tor.SocksAddr, s.addr)
+		s.prove(t, "a visitor registers and logs in", func(net.Conn) error {
+			wikiRegister(t, bob, "bob")
+			return newWikiBrowser(t, s.client.tor.SocksAddr, s.addr).login("bob", "bob-pass-1")
+		})
+		s.set(t, "registration", "false")
 	})
 
 	t.Run("public-read", func(t *testing.T) {
@@ -265,6 +263,26 @@ func TestServiceWiki(t *testing.T) {
 		fresh := newWikiBrowser(t, s.client.tor.SocksAddr, s.addr)
 		s.prove(t, "the admin logs in after the reboot", func(net.Conn) error { return fresh.login(admin, password) })
 	})
+}
+
+// wikiRegister fills DokuWiki's registration form for login (password
+// LOGIN-pass-1) and returns the answer.
+func wikiRegister(t *testing.T, w *wikiBrowser, login string) string {
+	t.Helper()
+	_, page, err := w.do(url.Values{"do": {"register"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := hidden(page)
+	for k, v := range map[string]string{"do": "register", "save": "1", "login": login, "pass": login + "-pass-1",
+		"passchk": login + "-pass-1", "fullname": login, "email": login + "@example.org"} {
+		f.Set(k, v)
+	}
+	_, page, err = w.do(url.Values{"id": {"start"}}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page
 }
 
 // wantRaw checks page id's source is text.
