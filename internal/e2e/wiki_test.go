@@ -202,6 +202,20 @@ func TestServiceWiki(t *testing.T) {
 		t.Fatalf("a visitor reads the page with public-read off: status %d, %v", code, err)
 	}
 
+	t.Run("what is not served", func(t *testing.T) {
+		for _, p := range []string{"/install.php", "/inc/init.php", "/bin/dwpage.php", "/vendor/autoload.php",
+			"/.htaccess.dist", "/lib/plugins/authpdo/_test/test.sqlite3", "/conf/local.php"} {
+			resp, err := visitor.hc.Get(visitor.base + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 403 {
+				t.Errorf("GET %s: status %d, want 403", p, resp.StatusCode)
+			}
+		}
+	})
+
 	t.Run("registration off", func(t *testing.T) {
 		page := wikiRegister(t, visitor, "mallory")
 		users := readServiceFile(t, s, "conf/users.auth.php")
