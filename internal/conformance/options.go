@@ -39,7 +39,7 @@ func (r *run) optionTrials(o *catalog.Option) []trial {
 			if err != nil {
 				return err
 			}
-			if v.Valid == "" {
+			if !v.HasValid {
 				return skip("%s", v.NoValid)
 			}
 			if err := r.setAccepted(ctx, o, v.Valid, v.Want, show(v.Valid)); err != nil {

@@ -24,9 +24,10 @@ var HostileValues = []string{
 }
 
 // optionValues are the values the set-option trials of one option use.
-// When Valid (or Invalid) is empty, NoValid (NoInvalid) says why that
-// trial does not apply.
+// Without HasValid (or with Invalid empty), NoValid (NoInvalid) says why
+// that trial does not apply.
 type optionValues struct {
+	HasValid           bool // Valid is set; it may be "" (none, for a text)
 	Valid, Invalid     string
 	NoValid, NoInvalid string
 	// Want is Valid as the daemon keeps it (normalized: "90m" as "1h30m").
@@ -49,14 +50,14 @@ var stringCandidates = []string{
 func valuesFor(o *catalog.Option, cur string, freePort func() (int, error)) optionValues {
 	var v optionValues
 	accept := func(cand string) bool {
-		if v.Valid != "" {
+		if v.HasValid {
 			return true
 		}
 		norm, err := o.Validate(cand)
 		if err != nil || norm == cur {
 			return false
 		}
-		v.Valid, v.Want = cand, norm
+		v.HasValid, v.Valid, v.Want = true, cand, norm
 		return true
 	}
 	switch o.Type {
@@ -139,18 +140,14 @@ func valuesFor(o *catalog.Option, cur string, freePort func() (int, error)) opti
 	case catalog.TypeTime:
 		// A time in the future would schedule the service (start-at):
 		// only "none" is a value that leaves it running.
-		if cur != "" {
-			accept("")
-		}
-		v.NoValid = "a time in the future would withdraw the running service until then; only the refusal is tried"
-		if v.Valid != "" {
-			v.NoValid = ""
+		if !accept("") {
+			v.NoValid = "a time in the future would withdraw the running service until then; only the refusal is tried"
 		}
 		v.Invalid = "2001-01-01T00:00:00Z"
 	default:
 		v.NoInvalid = fmt.Sprintf("unknown option type %q", o.Type)
 	}
-	if v.Valid == "" && v.NoValid == "" {
+	if !v.HasValid && v.NoValid == "" {
 		v.NoValid = "no value other than the current one passes its own rules (pattern, bounds or choices)"
 	}
 	if v.Invalid != "" {
