@@ -67,8 +67,11 @@ type Service struct {
 	Content     []ContentFolder
 	ConfigFiles []ConfigFile
 	Health      Health
-	Connect     Connect
-	Hooks       Hooks
+	// Probe is how `tails-server check` proves the service through its
+	// onion; nil: DefaultProbe, the health check through the onion.
+	Probe   *Probe
+	Connect Connect
+	Hooks   Hooks
 
 	// UsableWhen are the conditions without which no one can use the
 	// service (log in, connect): each one not met is a warning.
