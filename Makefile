@@ -4,7 +4,7 @@ BIN   := bin/tails-server
 GO    ?= go
 FUZZTIME ?= 5s
 
-.PHONY: all build demo test check unit fuzz bench reliability clean
+.PHONY: all build demo test check unit fuzz bench reliability conformance clean
 
 all: build
 
@@ -37,6 +37,14 @@ reliability:
 	scripts/deps.sh test
 	$(MAKE) --no-print-directory build
 	scripts/reliability.sh
+
+# Every built-in description and every one of the catalog dir
+# (CATALOG_DIR) through `tails-server check`, with the total time; not
+# part of `make test`. SERVICES="web nginx" checks only those.
+conformance:
+	scripts/deps.sh test
+	$(MAKE) --no-print-directory build
+	scripts/conformance.sh
 
 clean:
 	rm -rf bin

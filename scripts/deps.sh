@@ -3,7 +3,8 @@
 # apt-get (only those missing), Go modules, and, for tests, staticcheck.
 #   scripts/deps.sh run    what `make demo` needs (tor)
 #   scripts/deps.sh test   what `make test` needs: tor, curl, the catalog's
-#                          servers and clients, chromium, staticcheck
+#                          servers and clients (dokuwiki with php-cgi and
+#                          php-cli), chromium, staticcheck
 # Fails (non-zero) if something cannot be installed: with CI=true the tests
 # must never turn a missing dependency into a skip.
 set -euo pipefail
@@ -16,15 +17,26 @@ if [ "$what" = test ]; then
 	need+=([nc]=netcat-openbsd [nft]=nftables [ip]=iproute2 [setpriv]=util-linux [lua5.4]=lua5.4 [luac5.4]=lua5.4 [lighttpd]=lighttpd [nginx]=nginx
 		[torsocks]=torsocks [chromium]=chromium [murmurd]=mumble-server [infinoted]=infinoted
 		[sshd]=openssh-server [sftp]=openssh-client [ssh-keygen]=openssh-client [prosody]=prosody [prosodyctl]=prosody [ngircd]=ngircd
-		[openssl]=openssl [unzip]=unzip [strace]=strace)
+		[openssl]=openssl [unzip]=unzip [strace]=strace [php-cgi]=php-cgi [php]=php-cli)
 fi
 
 missing=()
 for prog in "${!need[@]}"; do
 	command -v "$prog" >/dev/null 2>&1 || missing+=("${need[$prog]}")
 done
+# Packages without a program to look for: file -> Debian package.
+declare -A files=()
+if [ "$what" = test ]; then
+	files+=([/usr/share/dokuwiki/doku.php]=dokuwiki)
+fi
+for f in "${!files[@]}"; do
+	[ -e "$f" ] || missing+=("${files[$f]}")
+done
 if [ ${#missing[@]} -gt 0 ]; then
-	pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+	# php-cgi first: dokuwiki needs "php", which apt would otherwise
+	# satisfy with Apache's module.
+	pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | sed '/^php-cgi$/d' | tr '\n' ' ')
+	case " ${missing[*]} " in *" php-cgi "*) pkgs="php-cgi $pkgs" ;; esac
 	echo "deps: installing Debian packages: $pkgs"
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -53,4 +65,7 @@ fi
 
 for prog in "${!need[@]}"; do
 	command -v "$prog" >/dev/null 2>&1 || { echo "deps: $prog still missing after install" >&2; exit 1; }
+done
+for f in "${!files[@]}"; do
+	[ -e "$f" ] || { echo "deps: $f still missing after install" >&2; exit 1; }
 done

@@ -113,6 +113,8 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 		{"POST /services/{name}/files", h.addFiles},
 		{"DELETE /services/{name}/files", h.removeFiles},
 		{"GET /services/{name}/file", h.getFile},
+		{"GET /services/{name}/messages", h.listMessages},
+		{"DELETE /services/{name}/messages/{id}", h.deleteMessage},
 		{"POST /gui/login", h.guiLogin},
 		{"GET /isolation/policy", h.isolationPolicy},
 		{"GET /isolation/audit", h.isolationAudit},

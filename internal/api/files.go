@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,11 +23,19 @@ func (h *handler) listFiles(w http.ResponseWriter, r *http.Request) (any, error)
 	return h.d.Services().ListFiles(r.PathValue("name"), q.Get("folder"), q.Get("received") == "1")
 }
 
-// addFiles reads the body, a tar stream, as it comes: it is never held
+// addFiles reads the body, a tar stream or a form's files, as it comes: it is never held
 // whole in memory.
 func (h *handler) addFiles(w http.ResponseWriter, r *http.Request) (any, error) {
 	q := r.URL.Query()
 	req := services.AddRequest{Service: r.PathValue("name"), Folder: q.Get("folder"), To: q.Get("to"), Replace: q.Get("replace") == "1"}
+	// A form's files, as the GUI passes on what a browser posted, or a
+	// tar stream (the CLI).
+	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
+		if params["boundary"] == "" {
+			return nil, &services.Error{Status: http.StatusBadRequest, Msg: "a multipart/form-data body needs its boundary in Content-Type"}
+		}
+		req.Boundary = params["boundary"]
+	}
 	if v := r.Header.Get(apitype.FilesTotalHeader); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {

@@ -72,7 +72,9 @@ type RemoveFilesResult struct {
 // The body of POST /services/{name}/files is a tar stream (archive/tar,
 // PAX or GNU) of regular files and folders, names relative and checked by
 // CheckName; its query takes folder (default: the service's first offered
-// folder), to (a folder inside it) and replace=1. FilesTotalHeader, when
+// folder), to (a folder inside it) and replace=1. With Content-Type
+// multipart/form-data it is a form's files instead: each part named
+// "file" is a file, named by its file name (a browser's base name). FilesTotalHeader, when
 // set, is the total size of the files, checked against the free space
 // before anything is written.
 const FilesTotalHeader = "Tails-Server-Total-Size"
@@ -137,4 +139,17 @@ type SavedFile struct {
 	Name string `json:"name" yaml:"name"`
 	Path string `json:"path" yaml:"path"`
 	Size int64  `json:"size" yaml:"size"`
+}
+
+// SizeText says a size in bytes for a person: "3.0 MiB", "900 bytes".
+func SizeText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -67,8 +67,11 @@ type Service struct {
 	Content     []ContentFolder
 	ConfigFiles []ConfigFile
 	Health      Health
-	Connect     Connect
-	Hooks       Hooks
+	// Probe is how `tails-server check` proves the service through its
+	// onion; nil: DefaultProbe, the health check through the onion.
+	Probe   *Probe
+	Connect Connect
+	Hooks   Hooks
 
 	// UsableWhen are the conditions without which no one can use the
 	// service (log in, connect): each one not met is a warning.
@@ -136,14 +139,14 @@ type OnionPort struct {
 }
 
 // formats are the values of ConfigFile.Format.
-var formats = []string{"ini", "conf", "yaml", "lua", "xml", "shell"}
+var formats = []string{"ini", "conf", "yaml", "lua", "xml", "shell", "php"}
 
 // ConfigFile is a configuration file the daemon writes, from a template,
 // before starting the backend.
 type ConfigFile struct {
 	// Path is relative to the service's config directory; it never leaves it.
 	Path string
-	// Format is ini, conf, yaml, lua, xml or shell; it tells the renderer
+	// Format is ini, conf, yaml, lua, xml, shell or php; it tells the renderer
 	// how to escape values inserted into the template.
 	Format string
 	// Template is the text/template source, inline or read from

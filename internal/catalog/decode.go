@@ -342,7 +342,7 @@ func (d *decoder) noAliases(n *yaml.Node) bool {
 var serviceKeys = []string{
 	"name", "title", "description", "documentation", "icon", "packages",
 	"backend", "local_port", "extra_ports", "onion_ports", "persist",
-	"options", "content", "usable_when", "config_files", "health", "connect", "hooks",
+	"options", "content", "usable_when", "config_files", "health", "probe", "connect", "hooks",
 }
 
 func (d *decoder) service(n *yaml.Node) *Service {
@@ -464,6 +464,9 @@ func (d *decoder) service(n *yaml.Node) *Service {
 	s.Health = Health{TCP: true, Timeout: DefaultHealthTimeout}
 	if v := f.get("health"); v != nil {
 		s.Health = d.health(v)
+	}
+	if v := f.get("probe"); v != nil {
+		s.Probe = d.probe(v, s)
 	}
 	if v := f.get("connect"); v != nil {
 		s.Connect = d.connect(v)

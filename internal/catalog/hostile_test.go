@@ -39,14 +39,15 @@ var hostileSet = []string{
 
 // TestHostileValuesEveryOption sets every option of every built-in
 // service, one at a time, to each hostile value, renders every config
-// file the service has and reads it with a parser of its format (luac5.4
-// and sh -n besides, for Lua and shell): each value is refused (by the
+// file the service has and reads it with a parser of its format (luac5.4,
+// sh -n and php -l besides, for Lua, shell and PHP): each value is refused (by the
 // option's check or by the renderer) or lands inside a literal, the
 // marker never anywhere else. It prints the count of injections found,
 // the figure `make reliability` reports.
 func TestHostileValuesEveryOption(t *testing.T) {
 	luac := testenv.RequireProgram(t, "luac5.4")
 	sh := testenv.RequireProgram(t, "sh")
+	php := testenv.RequireProgram(t, "php")
 	cat, errs := Load(catalogfs.FS)
 	if len(errs) > 0 {
 		t.Fatal(errs)
@@ -60,6 +61,8 @@ func TestHostileValuesEveryOption(t *testing.T) {
 			cmd = exec.Command(luac, "-p", "-")
 		case "shell":
 			cmd = exec.Command(sh, "-n")
+		case "php":
+			cmd = exec.Command(php, "-n", "-l")
 		default:
 			return nil
 		}
@@ -134,6 +137,8 @@ func outsideLiterals(f, text string) string {
 		return yamlLeak(text)
 	case "xml":
 		return xmlLeak(text)
+	case "php":
+		return phpLeak(text)
 	}
 	return "unknown format " + f
 }

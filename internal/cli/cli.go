@@ -1,5 +1,6 @@
 // Package cli implements the tails-server command line. Every subcommand
-// but `daemon` and `testnet` is a thin client of the daemon's API (through
+// but `daemon`, `testnet` and `check` (which runs a scratch daemon of its
+// own) is a thin client of the daemon's API (through
 // internal/client); output is YAML by default and JSON with -o json, the
 // same structs either way.
 //
@@ -116,6 +117,7 @@ func init() {
 			{name: "env", args: "--dir DIR", summary: "print the client SOCKS and control addresses, the cookie path and the join torrc"},
 			{name: "client", args: "start|env|add SERVICE --dir DIR [--name demo] [--client demo]", summary: "a client tor of the private network that holds credentials: start it, describe it, or give it a service's credential (reloaded, waits until the service answers)"},
 		}},
+		{name: "check", args: "DESCRIPTION.yaml [--network-dir DIR] [--keep] [--wait 120s]", summary: "conformance run of a service description on a scratch daemon and a private network: one line per trial, exit 0 when all pass, 2 when the file does not load", run: runCheck},
 		{name: "list", summary: "list the services", run: runList},
 		{name: "info", args: "SERVICE [--details] [--show-secrets]", summary: "show a service and its options", run: runInfo},
 		{name: "status", args: "SERVICE", summary: "show a service's state and last self-check", run: runStatus},
@@ -132,6 +134,7 @@ func init() {
 			{name: "show", args: "SERVICE NAME [--format " + strings.Join(clientFormats, "|") + "]", summary: "show a client's credential; auth-private prints the line tor reads from its ClientOnionAuthDir"},
 		}},
 		{name: "files", summary: "the service's own content: add files to share or publish, list, remove, save received files", run: runFiles, subs: filesVerbs()},
+		{name: "messages", args: "SERVICE [--delete ID]", summary: "list the text messages visitors left (fileshare with messages on), newest first: id, time (UTC), text, files sent with it; or delete one", run: runMessages},
 		{name: "share", args: "SERVICE [--client NAME] [--qr]", summary: "print what a client needs to connect, with QR codes", run: runShare},
 		{name: "settings", summary: "global settings: tor's state across reboots, vanguards", run: runSettings, subs: []subcommand{
 			{name: "get", summary: "show the global settings (also `settings` alone)"},

@@ -28,6 +28,7 @@ func runDaemon(e *env, args []string) error {
 	fs.BoolVar(&cfg.Firewall, "firewall", true, "keep nftables rules for allow-lan / allow-localhost (needs Debian's nftables)")
 	fs.StringVar(&cfg.FirewallTable, "firewall-table", "", "name of the daemon's nftables table (default tails_server)")
 	fs.StringVar(&cfg.CatalogDir, "catalog", "", "directory of third-party service descriptions (default /etc/tails-server/catalog.d)")
+	fs.BoolVar(&cfg.NoBuiltinCatalog, "no-builtin-catalog", false, "serve only the services of --catalog, not the built-in ones (what `check` runs)")
 	fs.DurationVar(&cfg.CheckInterval, "check-interval", 5*time.Minute, "time between reachability self-checks")
 	fs.StringVar(&cfg.GUIListen, "gui-listen", "127.0.0.1:0", "the GUI's address on 127.0.0.1 (port 0: chosen by the system), or off")
 	fs.StringVar(&cfg.IsolationPolicy, "isolation-policy", "", "stream isolation policy file, or none (default: the built-in Tails layout)")

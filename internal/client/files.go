@@ -56,10 +56,14 @@ type AddOptions struct {
 	// Total is the size of the files, which the daemon checks against
 	// its free space before anything is sent (0: not known).
 	Total int64
+	// ContentType is the body's: "" a tar stream, or a
+	// multipart/form-data one with its boundary (a form's files).
+	ContentType string
 }
 
 // AddFiles streams body, a tar stream of files and folders (see
-// apitype.FilesTotalHeader), to a service's content folder.
+// apitype.FilesTotalHeader) or a form's files (opt.ContentType), to a
+// service's content folder.
 func (c *Client) AddFiles(ctx context.Context, name string, opt AddOptions, body io.Reader) (apitype.AddResult, error) {
 	var res apitype.AddResult
 	if err := c.precheck(); err != nil {
@@ -80,6 +84,9 @@ func (c *Client) AddFiles(ctx context.Context, name string, opt AddOptions, body
 		return res, err
 	}
 	req.Header.Set("Content-Type", "application/x-tar")
+	if opt.ContentType != "" {
+		req.Header.Set("Content-Type", opt.ContentType)
+	}
 	if opt.Total > 0 {
 		req.Header.Set(apitype.FilesTotalHeader, strconv.FormatInt(opt.Total, 10))
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -50,6 +51,11 @@ type Config struct {
 	// CatalogDir holds third-party service descriptions (default
 	// catalog.DefaultDir); a missing directory is fine.
 	CatalogDir string
+	// NoBuiltinCatalog leaves the built-in catalog out: the daemon serves
+	// the services of CatalogDir alone (the scratch daemon of `tails-server
+	// check`, whose catalog dir holds the one description under test, which
+	// may be a copy of a built-in one).
+	NoBuiltinCatalog bool
 	// Firewall turns the nftables rules of allow-lan / allow-localhost
 	// on; FirewallTable names the daemon's table (default tails_server).
 	Firewall      bool
@@ -300,7 +306,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.CatalogDir == "" {
 		cfg.CatalogDir = catalog.DefaultDir
 	}
-	cat, errs := catalog.Load(catalogfs.FS, cfg.CatalogDir)
+	var builtin fs.FS = catalogfs.FS
+	if cfg.NoBuiltinCatalog {
+		builtin = nil
+	}
+	cat, errs := catalog.Load(builtin, cfg.CatalogDir)
 	d.cat = cat
 	for _, e := range errs {
 		log.Warn("catalog: description refused", "err", e)

@@ -146,8 +146,9 @@ connect:
 }
 
 // newBrowser starts Debian's chromium, headless, with a fresh profile, and
-// returns a context for its first tab. Downloads go to dl.
-func newBrowser(t *testing.T, dl string) context.Context {
+// returns a context for its first tab. Downloads go to dl. extra adds
+// options (a proxy).
+func newBrowser(t *testing.T, dl string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := testenv.RequireProgram(t, "chromium")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -159,6 +160,7 @@ func newBrowser(t *testing.T, dl string) context.Context {
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox)
 	}
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); acancel() })

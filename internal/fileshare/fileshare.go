@@ -42,6 +42,14 @@ type Config struct {
 	SharedDir string
 	// ReceivedDir is the folder uploads land in (an absolute path).
 	ReceivedDir string
+	// Messages lets visitors send a text message with or without files
+	// (in a mode that receives), kept in MessagesDir: an absolute path
+	// outside both folders whose parent only root may write (see
+	// MessageStore). MessagesDir is needed when Messages is on. At most
+	// MaxMessages are kept; zero or less means 1000 (MaxMessages).
+	Messages    bool
+	MessagesDir string
+	MaxMessages int
 	// MaxUpload is the largest file an upload may hold, in bytes; a
 	// request may carry at most MaxUpload plus 1 MiB of form overhead.
 	// Zero or less means 1 GiB.
@@ -146,6 +154,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	if err := os.MkdirAll(cfg.ReceivedDir, 0o700); err != nil {
 		return nil, fmt.Errorf("fileshare: %w", err)
+	}
+	if err := startMessages(&cfg); err != nil {
+		return nil, err
 	}
 	// Uploads cut short by a kill of the daemon left their .part files.
 	if err := removeStaleParts(cfg.ReceivedDir); err != nil {

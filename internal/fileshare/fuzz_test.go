@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -98,14 +97,7 @@ func FuzzUpload(f *testing.F) {
 	f.Add([]byte("--" + fuzzBoundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nunterminated"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		dir := t.TempDir()
-		h, err := NewHandler(Config{Mode: ModeReceive, SharedDir: dir + "/shared", ReceivedDir: dir + "/received", MaxUpload: 64})
-		if err != nil {
-			t.Fatal(err)
-		}
-		req := httptest.NewRequest(http.MethodPost, "/upload", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "multipart/form-data; boundary="+fuzzBoundary)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
+		w := fuzzPost(t, Config{Mode: ModeReceive, SharedDir: dir + "/shared", ReceivedDir: dir + "/received", MaxUpload: 64}, body)
 		switch w.Code {
 		case http.StatusCreated, http.StatusBadRequest, http.StatusRequestEntityTooLarge,
 			http.StatusServiceUnavailable, http.StatusInsufficientStorage: // busy, quota

@@ -26,15 +26,22 @@ type pageData struct {
 	Zip     string
 	Entries []entry
 	Limit   string
+	// Messages shows the message field, of at most MessageLimit bytes.
+	Messages     bool
+	MessageLimit int
 }
 
 // page shows the listing of dir (in share mode) and the upload form (in
 // receive mode).
 func (h *Handler) page(w http.ResponseWriter, r *http.Request, dir string) {
 	d := pageData{Title: "Shared files", Share: h.cfg.shares(), Receive: h.cfg.receives() && dir == ".",
-		Dir: dir, Limit: humanSize(h.cfg.MaxUpload)}
+		Dir: dir, Limit: humanSize(h.cfg.MaxUpload), MessageLimit: MaxMessageBytes}
+	d.Messages = d.Receive && h.cfg.Messages
 	if !d.Share {
 		d.Title = "Send files"
+		if d.Messages {
+			d.Title = "Send files or a message"
+		}
 	}
 	if d.Share {
 		root, ok := h.openRoot(w, h.cfg.SharedDir)
@@ -147,6 +154,7 @@ th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd}
 td.size{text-align:right;white-space:nowrap}
 form{margin-top:2rem;padding:1rem;border:1px solid #ccc;border-radius:.3rem}
 button{margin-top:.5rem;padding:.4rem 1rem}
+textarea{width:100%;box-sizing:border-box;font:inherit}
 `
 
 var pages = template.Must(template.New("page").Parse(`<!doctype html>
@@ -177,10 +185,15 @@ var pages = template.Must(template.New("page").Parse(`<!doctype html>
 {{end}}
 {{if .Receive}}
 <form method="post" action="/upload" enctype="multipart/form-data">
-<h2>Send files</h2>
+{{if .Messages}}<h2>Send files or a message</h2>
+<p><label for="message">Message (optional, at most {{.MessageLimit}} bytes)</label><br>
+<textarea id="message" name="message" rows="6" cols="60" maxlength="{{.MessageLimit}}"></textarea></p>
+<p><label for="file">Files to send (optional, at most {{.Limit}} each)</label><br>
+<input type="file" id="file" name="file" multiple></p>
+{{else}}<h2>Send files</h2>
 <p><label for="file">Files to send (at most {{.Limit}} each)</label><br>
 <input type="file" id="file" name="file" multiple required></p>
-<button type="submit">Send</button>
+{{end}}<button type="submit">Send</button>
 </form>
 {{end}}
 </main>
@@ -189,6 +202,6 @@ var pages = template.Must(template.New("page").Parse(`<!doctype html>
 {{define "uploaded"}}<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Sent</title><link rel="stylesheet" href="/style.css"></head>
-<body><main><h1>Sent</h1><p>The host received:</p><ul>{{range .}}<li>{{.}}</li>{{end}}</ul><p><a href="/">Back</a></p></main></body>
+<body><main><h1>Sent</h1>{{if .Files}}<p>The host received:</p><ul>{{range .Files}}<li>{{.}}</li>{{end}}</ul>{{end}}{{if .Message}}<p>The host received your message.</p>{{end}}<p><a href="/">Back</a></p></main></body>
 </html>
 {{end}}`))

@@ -1,6 +1,7 @@
 package fileshare
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -63,6 +64,8 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	defer root.Close()
 	var saved []string
 	var sizes []int64
+	var text string // the message, if any
+	gotText := false
 	fail := func(err error) {
 		for i, n := range saved {
 			if root.Remove(n) == nil {
@@ -80,6 +83,20 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 			fail(err)
 			return
 		}
+		if part.FormName() == messageField && part.FileName() == "" {
+			if gotText {
+				err = errMessageTwice
+			} else {
+				text, err = h.readMessage(part)
+			}
+			gotText = true
+			part.Close()
+			if err != nil {
+				fail(err)
+				return
+			}
+			continue
+		}
 		if part.FormName() != "file" || part.FileName() == "" {
 			part.Close()
 			continue
@@ -96,13 +113,51 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		}
 		saved, sizes = append(saved, name), append(sizes, size)
 	}
-	if len(saved) == 0 {
-		http.Error(w, "no file in the upload (the form field is \"file\")", http.StatusBadRequest)
+	if len(saved) == 0 && text == "" {
+		msg := "no file in the upload (the form field is \"file\")"
+		if h.cfg.Messages {
+			msg = "Nothing to send: choose files, or write a message, or both."
+		}
+		http.Error(w, msg, http.StatusBadRequest)
 		return
+	}
+	if text != "" {
+		if _, err := h.msgs().Add(text, saved, time.Now()); err != nil {
+			fail(err)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusCreated)
-	pages.ExecuteTemplate(w, "uploaded", saved)
+	pages.ExecuteTemplate(w, "uploaded", uploadedData{Files: saved, Message: text != ""})
+}
+
+// uploadedData is what the page after a post shows.
+type uploadedData struct {
+	Files   []string
+	Message bool
+}
+
+// readMessage reads the message field of a post: "" for none (or white
+// space only). With messages off, a message is refused; with the store
+// full, too, before any file of the post is read.
+func (h *Handler) readMessage(part io.Reader) (string, error) {
+	raw, err := io.ReadAll(io.LimitReader(part, 2*MaxMessageBytes+1))
+	if err != nil {
+		return "", err
+	}
+	st := h.msgs()
+	if !h.cfg.Messages || st == nil {
+		if len(bytes.TrimSpace(raw)) > 0 {
+			return "", errMessagesOff
+		}
+		return "", nil
+	}
+	text, err := CleanMessage(raw)
+	if err != nil || text == "" {
+		return "", err
+	}
+	return text, st.full()
 }
 
 // errTooLarge is a file over the limit; errStalled an upload whose
@@ -120,6 +175,16 @@ func uploadError(w http.ResponseWriter, err error, limit int64) {
 		http.Error(w, fmt.Sprintf("Too large: the limit is %s.", humanSize(limit)), http.StatusRequestEntityTooLarge)
 	case errors.Is(err, errQuota) || errors.Is(err, errNoSpace):
 		http.Error(w, "Insufficient storage: the host cannot take more files now ("+err.Error()+"). Nothing of this upload was kept.",
+			http.StatusInsufficientStorage)
+	case errors.Is(err, errMessageTooLong):
+		http.Error(w, fmt.Sprintf("Message too long: the limit is %d bytes. Shorten it and send again. Nothing of this post was kept.", MaxMessageBytes),
+			http.StatusRequestEntityTooLarge)
+	case errors.Is(err, errMessageBad), errors.Is(err, errMessageTwice):
+		http.Error(w, "Message refused: "+err.Error()+". Nothing of this post was kept.", http.StatusBadRequest)
+	case errors.Is(err, errMessagesOff):
+		http.Error(w, "Message refused: this share takes files only, no messages. Nothing of this post was kept.", http.StatusBadRequest)
+	case errors.Is(err, errMessagesFull):
+		http.Error(w, "The host's message box is full ("+err.Error()+"): try again later. Nothing of this post was kept.",
 			http.StatusInsufficientStorage)
 	case errors.Is(err, ErrInvisibleName):
 		http.Error(w, err.Error()+": rename the file and send it again. Nothing of this upload was kept.", http.StatusBadRequest)

@@ -28,6 +28,8 @@ var guiCommands = []struct {
 		"open their credential under “People who may connect”", "#clients", "People who may connect"},
 	{regexp.MustCompile("enable it first: `?tails-server enable [^ `]+`?"),
 		"enable it first with its Enable button", "#status", "Status"},
+	{regexp.MustCompile("add it with --replace to replace it"),
+		"tick “Replace files of the same name” to replace it", "", ""},
 	{regexp.MustCompile("`?tails-server list`? shows the services"),
 		"the list of services shows them", "/", "All services"},
 }

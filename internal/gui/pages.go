@@ -117,6 +117,14 @@ type serviceData struct {
 	OptErr      bool
 	Starting    bool
 	CanEnable   bool
+	// Folders are the service's content folders, with their files.
+	Folders []folderView
+	// Messages are the visitors' messages, nil for a service without.
+	Messages *messagesView
+	// Transfers are the downloads and uploads, nil for a service without.
+	Transfers *transfersView
+	// StopsIn and StartsIn are the time left of its timers, "" for none.
+	StopsIn, StartsIn string
 }
 
 // optForm is a submitted options form to show again with its errors.
@@ -189,7 +197,22 @@ func (s *Server) loadService(ctx context.Context, name string, live bool, form *
 	} else {
 		_, d.LogsErr, _ = describe(err)
 	}
-	v := &view{tmpl: "service", title: sv.Title, nav: "services", data: d, live: []string{"status", "share", "logs"}, refresh: d.Starting}
+	if sv.StopsAt != nil {
+		d.StopsIn = timeLeft(*sv.StopsAt)
+	}
+	if sv.StartsAt != nil {
+		d.StartsIn = timeLeft(*sv.StartsAt)
+	}
+	parts := []string{"status", "share", "logs"}
+	if len(sv.Content) > 0 {
+		d.Folders = s.loadFolders(ctx, sv)
+		d.Messages = s.loadMessages(ctx, sv)
+		parts = append(parts, "files")
+		if d.Transfers = s.loadTransfers(ctx, name); d.Transfers != nil {
+			parts = append(parts, "transfers")
+		}
+	}
+	v := &view{tmpl: "service", title: sv.Title, nav: "services", data: d, live: parts, refresh: d.Starting}
 	if live {
 		return v, nil
 	}

@@ -14,6 +14,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"tails-server/internal/apitype"
 )
 
 //go:embed templates/*.html
@@ -30,11 +32,20 @@ var staticETag = map[string]string{}
 
 func init() {
 	funcs := template.FuncMap{
-		"ago":   ago,
-		"clock": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04") },
-		"qr":    qrSVG,
-		"deref": func(b *bool) bool { return b != nil && *b },
-		"lines": func(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") },
+		"ago":     ago,
+		"clock":   func(t time.Time) string { return t.Local().Format("2006-01-02 15:04") },
+		"qr":      qrSVG,
+		"deref":   func(b *bool) bool { return b != nil && *b },
+		"lines":   func(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") },
+		"fileURL": fileURL,
+		"size":    apitype.SizeText,
+		"deref64": func(n *int64) int64 {
+			if n == nil {
+				return 0
+			}
+			return *n
+		},
+		"utc": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	}
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	names, _ := fs.Glob(templateFS, "templates/*.html")

@@ -17,11 +17,13 @@ var escapersFor = map[Format]map[string]escaper{
 	Lua:   {"quote": quoting(quoteLua), "int": escapeInt, "bool": escapeBool},
 	XML:   {"quote": quoting(quoteXML), "int": escapeInt, "bool": escapeBool},
 	Shell: {"quote": quoting(quoteShell), "int": escapeInt, "bool": escapeBool},
+	PHP:   {"quote": quoting(quotePHP), "int": escapeInt, "bool": escapeBool},
 }
 
 // quoteFuncs holds each format's string quoting, for Quote and tests.
 var quoteFuncs = map[Format]func(string) (string, string){
 	INI: quoteINI, Conf: quoteConf, YAML: quoteYAML, Lua: quoteLua, XML: quoteXML, Shell: quoteShell,
+	PHP: quotePHP,
 }
 
 // Quote returns s as a string literal of format f, as the quote escaper
@@ -116,16 +118,22 @@ func quoteINI(s string) (string, string) {
 	if reason := lineSafe(s, INI); reason != "" {
 		return "", reason
 	}
+	return backslashQuoted(s, '"'), ""
+}
+
+// backslashQuoted returns s between two q, with every q and backslash in
+// it escaped by a backslash.
+func backslashQuoted(s string, q byte) string {
 	var b strings.Builder
-	b.WriteByte('"')
+	b.WriteByte(q)
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' || s[i] == '"' {
+		if s[i] == '\\' || s[i] == q {
 			b.WriteByte('\\')
 		}
 		b.WriteByte(s[i])
 	}
-	b.WriteByte('"')
-	return b.String(), ""
+	b.WriteByte(q)
+	return b.String()
 }
 
 func quoteConf(s string) (string, string) {
@@ -245,6 +253,17 @@ func quoteShell(s string) (string, string) {
 		return "", reason
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'", ""
+}
+
+// quotePHP prints a PHP single-quoted string: \ and ' are escaped with a
+// backslash, every other byte is literal. A backslash before any other
+// character is literal in PHP too, but escaping every one keeps a value
+// ending in \ from escaping the closing quote.
+func quotePHP(s string) (string, string) {
+	if reason := common(s); reason != "" {
+		return "", reason
+	}
+	return backslashQuoted(s, '\''), ""
 }
 
 // escapeInt prints an integer value in decimal.

@@ -33,6 +33,8 @@ func hostile(mark string) []string {
 		"nul\x00x", "\x00", "\t tab ", " lead and trail ", "", "ünïcødé ☃ 🎉", "\x01ctl", "del\x7f",
 		"nel\u0085x", "ls\u2028ps\u2029", "bom\ufeff", "key: value", "- item", "&anchor *alias !!tag",
 		"true", "null", "0x1F", "1e3", "~", "%x", "a\\nb",
+		"?><?php touch('" + mark + "'); ?>", "'); touch('" + mark + "'); //", `\'); touch('` + mark + `'); //`,
+		"$conf['x']", "${x}", "<?= 1 ?>",
 	}
 }
 
@@ -83,6 +85,7 @@ func TestFormats(t *testing.T) {
 		{Lua, "prosody.cfg.lua", luaTemplate, readLua},
 		{XML, "config.xml", xmlTemplate, readXML},
 		{Shell, "env.sh", shellTemplate, readShell},
+		{PHP, "local.php", phpTemplate, readPHP},
 	} {
 		t.Run(string(fc.format), func(t *testing.T) { testFormat(t, fc) })
 	}

@@ -31,7 +31,7 @@ func FuzzQuote(f *testing.F) {
 				}
 				continue
 			}
-			if format != Shell && strings.ContainsAny(out, "\r\n") {
+			if format != Shell && format != PHP && strings.ContainsAny(out, "\r\n") {
 				t.Fatalf("%s: Quote(%q) = %q has a raw line break", format, v, out)
 			}
 			got, err := unquoteFor(format, out)
@@ -85,6 +85,8 @@ func unquoteFor(f Format, q string) (string, error) {
 		return luaString(q)
 	case Shell:
 		return shellWord(q)
+	case PHP:
+		return phpString(q)
 	}
 	return "", errors.New("unknown format")
 }
@@ -149,6 +151,31 @@ func shellWord(q string) (string, error) {
 			q = q[2+end:]
 		default:
 			return "", errors.New("unquoted text")
+		}
+	}
+	return b.String(), nil
+}
+
+// phpString decodes a PHP '...' literal as PHP does: \\ and \' are
+// escapes, a backslash before anything else is literal, and a quote
+// before the end closes it too early.
+func phpString(q string) (string, error) {
+	if len(q) < 2 || q[0] != '\'' || q[len(q)-1] != '\'' {
+		return "", errors.New("not a string")
+	}
+	var b strings.Builder
+	for i := 1; i < len(q)-1; i++ {
+		switch c := q[i]; {
+		case c == '\'':
+			return "", errors.New("string closed before its end")
+		case c == '\\' && (q[i+1] == '\\' || q[i+1] == '\''):
+			if i+1 == len(q)-1 {
+				return "", errors.New("closing quote escaped")
+			}
+			b.WriteByte(q[i+1])
+			i++
+		default:
+			b.WriteByte(c)
 		}
 	}
 	return b.String(), nil

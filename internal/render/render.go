@@ -54,6 +54,7 @@
 //	lua     "..."         \\ \" \' \n \r \t, \ddd other controls   none
 //	xml     (no quotes)   &amp; &lt; &gt; &quot; &apos; &#9; &#10; &#13;  C0 controls other than TAB CR LF, U+FFFE, U+FFFF
 //	shell   '...'         ' as '\''                                none
+//	php     '...'         \\ \'                                    none
 //
 // INI strings follow Qt's QSettings (murmur.ini): inside double quotes
 // ; # = , and [ are literal, and \\ and \" are the only escapes used. Conf
@@ -65,6 +66,10 @@
 // must not be used inside CDATA sections or comments. Shell's quote is one
 // single-quoted word, where every byte but ' is literal, newlines included;
 // it is meant for a word position (NAME={{quote .x}}), not inside "...".
+// PHP's quote is a single-quoted string, where only \\ and \' are escapes
+// and everything else (newlines, $, ?>) is literal; it is meant for an
+// expression position ($conf['title'] = {{quote .x}};), not inside "..."
+// or a heredoc.
 // [Quote] applies a format's quote outside templates.
 //
 // # Errors
@@ -107,12 +112,15 @@ const (
 	XML Format = "xml"
 	// Shell is a file sourced by sh; values become single-quoted words.
 	Shell Format = "shell"
+	// PHP is PHP source (DokuWiki's local.php); values become
+	// single-quoted string literals.
+	PHP Format = "php"
 )
 
-var formats = []Format{INI, Conf, YAML, Lua, XML, Shell}
+var formats = []Format{INI, Conf, YAML, Lua, XML, Shell, PHP}
 
 // ParseFormat returns the Format named s ("ini", "conf", "yaml", "lua",
-// "xml" or "shell").
+// "xml", "shell" or "php").
 func ParseFormat(s string) (Format, error) {
 	for _, f := range formats {
 		if string(f) == s {

@@ -37,18 +37,24 @@ func OpenRegular(dir, name string) (*os.File, error) {
 		return nil, err
 	}
 	defer syscall.Close(parent)
-	fd, err := openat(parent, last, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
+	return openRegularAt(parent, last, filepath.Join(dir, name))
+}
+
+// openRegularAt opens the regular file name of the directory parent
+// read-only, not through a symlink; full is its path for errors.
+func openRegularAt(parent int, name, full string) (*os.File, error) {
+	fd, err := openat(parent, name, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, openError(filepath.Join(dir, name), err)
+		return nil, openError(full, err)
 	}
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
 		syscall.Close(fd)
-		return nil, &os.PathError{Op: "fstat", Path: filepath.Join(dir, name), Err: err}
+		return nil, &os.PathError{Op: "fstat", Path: full, Err: err}
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		syscall.Close(fd)
-		return nil, fmt.Errorf("%s is %s, %w", filepath.Join(dir, name), kind(st.Mode), ErrNotRegular)
+		return nil, fmt.Errorf("%s is %s, %w", full, kind(st.Mode), ErrNotRegular)
 	}
 	// A regular file never blocks; a blocking descriptor keeps os.File
 	// from trying the poller.
@@ -56,7 +62,7 @@ func OpenRegular(dir, name string) (*os.File, error) {
 		syscall.Close(fd)
 		return nil, err
 	}
-	return os.NewFile(uintptr(fd), filepath.Join(dir, name)), nil
+	return os.NewFile(uintptr(fd), full), nil
 }
 
 // ReadFile returns the content of the regular file name inside dir, as
@@ -66,6 +72,12 @@ func ReadFile(dir, name string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readLimited(f, limit)
+}
+
+// readLimited reads all of f, which it closes, refusing (ErrTooLarge)
+// more than limit bytes.
+func readLimited(f *os.File, limit int64) ([]byte, error) {
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {

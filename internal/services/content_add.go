@@ -1,14 +1,12 @@
 package services
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path"
@@ -42,10 +40,16 @@ type AddRequest struct {
 	// Total is the size the client announced (0: none), checked against
 	// the free space before anything is read.
 	Total int64
+	// Boundary, when set, says the body is not a tar stream but a
+	// multipart/form-data one with this boundary, as a browser posts a
+	// form's <input type=file multiple>: each part named "file" is a
+	// file, named by its file name.
+	Boundary string
 }
 
 // AddFiles reads a tar stream of files and folders (regular files and
-// folders only, every name checked by apitype.CheckName) into a staging
+// folders only, every name checked by apitype.CheckName), or a form's
+// files (req.Boundary), into a staging
 // folder inside the content folder, then moves each name at its top into
 // place, all after every file is complete and synced. An add that is
 // refused, cut off or fails leaves nothing: the staging folder goes. A
@@ -176,113 +180,8 @@ func (st *staging) room(n int64, what string) error {
 
 func noSpace(what string, n, avail int64) *Error {
 	return &Error{Status: http.StatusInsufficientStorage,
-		Msg:  fmt.Sprintf("not enough free space for %s: %s needed, %s free on the service's disk; nothing was added", what, sizeText(n), sizeText(avail)),
+		Msg:  fmt.Sprintf("not enough free space for %s: %s needed, %s free on the service's disk; nothing was added", what, apitype.SizeText(n), apitype.SizeText(avail)),
 		Hint: "free some space on that disk, or add fewer files"}
-}
-
-func sizeText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
-
-// read writes the stream's entries into the staging folder and returns
-// the names at its top, in the stream's order.
-func (st *staging) read(ctx context.Context, body io.Reader, req AddRequest, res *apitype.AddResult) ([]string, error) {
-	tr := tar.NewReader(body)
-	var tops []string
-	seen := map[string]bool{}
-	topSeen := map[string]bool{}
-	for n := 0; ; n++ {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return tops, nil
-		}
-		if err != nil {
-			return nil, cutOff(err)
-		}
-		if n >= MaxAddEntries {
-			return nil, badRequest("more than %d files and folders in one add; add them in parts", MaxAddEntries)
-		}
-		isDir := hdr.Typeflag == tar.TypeDir
-		if !isDir && hdr.Typeflag != tar.TypeReg {
-			return nil, badRequest("%q is %s: only files and folders can be added", hdr.Name, tarKind(hdr.Typeflag))
-		}
-		name := hdr.Name
-		if isDir {
-			name = strings.TrimSuffix(name, "/")
-		}
-		if err := apitype.CheckName(name); err != nil {
-			return nil, badRequest("%v", err)
-		}
-		if seen[name] {
-			return nil, badRequest("%q is twice in what was sent", name)
-		}
-		seen[name] = true
-		top, _, _ := strings.Cut(name, "/")
-		if !topSeen[top] {
-			topSeen[top] = true
-			tops = append(tops, top)
-			// Refused at once, before its data is read, if it exists.
-			if err := st.conflict(top, req); err != nil {
-				return nil, err
-			}
-		}
-		if dir := path.Dir(name); dir != "." {
-			if err := st.mkdirs(dir); err != nil {
-				return nil, err
-			}
-		}
-		if isDir {
-			if err := st.dir.Mkdir(name, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-				return nil, err
-			}
-			st.chown(name)
-			continue
-		}
-		if hdr.Size < 0 {
-			return nil, badRequest("%q has a negative size", name)
-		}
-		if err := st.room(hdr.Size, fmt.Sprintf("%q", name)); err != nil {
-			return nil, err
-		}
-		if err := st.write(name, tr, hdr.Size); err != nil {
-			return nil, err
-		}
-		res.Files++
-		res.Bytes += hdr.Size
-	}
-}
-
-// cutOff is the error of a stream that ended early or is not tar.
-func cutOff(err error) error {
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.Canceled) {
-		return badRequest("the files were cut off before their end; nothing was added")
-	}
-	return badRequest("what was sent is not a stream of files (tar): %v; nothing was added", err)
-}
-
-func tarKind(t byte) string {
-	switch t {
-	case tar.TypeSymlink:
-		return "a symbolic link"
-	case tar.TypeLink:
-		return "a hard link"
-	case tar.TypeChar, tar.TypeBlock:
-		return "a device"
-	case tar.TypeFifo:
-		return "a FIFO"
-	}
-	return fmt.Sprintf("of tar type %q", t)
 }
 
 // mkdirs creates the folders of dir in the staging folder.
@@ -302,14 +201,18 @@ func (st *staging) chown(name string) {
 	}
 }
 
-// write copies size bytes of r to the new file name, and syncs it.
-func (st *staging) write(name string, r io.Reader, size int64) error {
+// write copies size bytes of r (all of it when size is -1, not known
+// ahead) to the new file name, and syncs it; it returns the bytes written.
+func (st *staging) write(name string, r io.Reader, size int64) (int64, error) {
 	out, err := st.dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return err
+		return 0, err
+	}
+	if size < 0 {
+		r = &roomReader{st: st, r: r, what: fmt.Sprintf("%q", name)}
 	}
 	n, err := io.Copy(out, r)
-	if err == nil && n != size {
+	if err == nil && size >= 0 && n != size {
 		err = io.ErrUnexpectedEOF
 	}
 	if err == nil {
@@ -319,16 +222,20 @@ func (st *staging) write(name string, r io.Reader, size int64) error {
 		err = cerr
 	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return noSpace(fmt.Sprintf("%q", name), size, 0)
+		return n, noSpace(fmt.Sprintf("%q", name), max(size, n), 0)
 	}
 	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return cutOff(err)
+		var e *Error
+		if errors.As(err, &e) {
+			return n, e
 		}
-		return err
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return n, cutOff(err)
+		}
+		return n, err
 	}
 	st.chown(name)
-	return nil
+	return n, nil
 }
 
 // conflict refuses a name at the top that exists where it goes, unless

@@ -100,6 +100,8 @@ func startFileshare(dataDir, listen string, port int, values map[string]string) 
 		Mode:         values[optFileshareMode],
 		SharedDir:    filepath.Join(dataDir, filepath.FromSlash(values[optFileshareShared])),
 		ReceivedDir:  filepath.Join(dataDir, filepath.FromSlash(values[optFileshareReceived])),
+		Messages:     values[optFileshareMessages] == "on",
+		MessagesDir:  messagesDir(dataDir),
 		MaxUpload:    mib << 20,
 		MaxReceived:  quota << 20,
 		FileTimes:    values[optFileTimes] == "true",
