@@ -112,6 +112,11 @@ func TestFileshareDownloads(t *testing.T) {
 
 	t.Run("max-downloads 1: the download arrives whole, then the onion goes", func(t *testing.T) {
 		d := d.in(t)
+		phase := time.Now()
+		took := func(what string) {
+			t.Logf("%s: %v", what, time.Since(phase).Round(100*time.Millisecond))
+			phase = time.Now()
+		}
 		d.mustCLI("set-option", "fileshare", "max-downloads", "1")
 		waitFor(t, 120*time.Second, "reachable with max-downloads", func() error {
 			if s := d.service("fileshare"); !s.Reachable {
@@ -119,6 +124,7 @@ func TestFileshareDownloads(t *testing.T) {
 			}
 			return nil
 		})
+		took("reachable again after set-option")
 		if s := statusOf(t); s.Options["max-downloads"] != "1" {
 			t.Fatalf("status options: %v", s.Options)
 		}
@@ -135,6 +141,7 @@ func TestFileshareDownloads(t *testing.T) {
 		if err != nil || res.code != 200 || !bytes.Equal(res.body, report) {
 			t.Fatalf("the last allowed download: HTTP %d, %d bytes of %d, %v", res.code, len(res.body), len(report), err)
 		}
+		took("the last download, whole")
 		waitFor(t, 45*time.Second, "disabled by max-downloads", func() error {
 			if s := d.service("fileshare"); s.Enabled || s.State != apitype.StateDisabled {
 				return fmt.Errorf("enabled %v, state %s", s.Enabled, s.State)
@@ -159,12 +166,16 @@ func TestFileshareDownloads(t *testing.T) {
 		if n := downloads(t); n != 2 {
 			t.Fatalf("files list of the stopped share shows %d downloads, want 2", n)
 		}
+		took("disabled, status says why")
+		// Each attempt bounded: a connection to a withdrawn onion may
+		// take long to fail.
 		waitFor(t, 60*time.Second, "the onion stops answering", func() error {
-			if res, err := ann.curlRaw(url); err == nil {
-				return fmt.Errorf("still answers HTTP %d", res.code)
+			if code, err := ann.socksCodeUntil(addr+":80", time.Now().Add(20*time.Second)); err == nil && code == 0 {
+				return fmt.Errorf("still connects")
 			}
 			return nil
 		})
+		took("the onion gone")
 	})
 	t.Run("the counts survive a restart of the daemon", func(t *testing.T) {
 		d.stop()
