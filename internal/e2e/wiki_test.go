@@ -261,6 +261,20 @@ func TestServiceWiki(t *testing.T) {
 		})
 	})
 
+	t.Run("admin account", func(t *testing.T) {
+		_, stderr, code := s.d.in(t).cli("set-option", "wiki", "admin-name", "Ann Smith")
+		wantOneLineError(t, stderr, code, 1, "use 1 to 64 lower-case letters")
+		newPassword := `new:pass\word #x'"?>`
+		s.set(t, "admin-password", newPassword)
+		s.prove(t, "the admin logs in with the new password", func(net.Conn) error {
+			return newWikiBrowser(t, s.client.tor.SocksAddr, s.addr).login(admin, newPassword)
+		})
+		if err := newWikiBrowser(t, s.client.tor.SocksAddr, s.addr).login(admin, password); err == nil {
+			t.Fatal("the old admin password still logs in")
+		}
+		password = newPassword
+	})
+
 	t.Run("kill -9", func(t *testing.T) {
 		s.kill9(t)
 		s.prove(t, "the page after the restart of lighttpd", func(net.Conn) error { return wantRaw(visitor, "notes", text) })
