@@ -32,11 +32,8 @@ import (
 	"tails-server/internal/tor"
 )
 
-// Defaults of Options.
-const (
-	DefaultWait       = 120 * time.Second
-	DefaultEnableWait = 240 * time.Second
-)
+// DefaultWait is Options.Wait when not set.
+const DefaultWait = 120 * time.Second
 
 // Options configure Run.
 type Options struct {
@@ -53,9 +50,9 @@ type Options struct {
 	// Binary is the tails-server binary the scratch daemon runs.
 	// Required.
 	Binary string
-	// Wait bounds each proof through the onion (DefaultWait);
-	// EnableWait each enable (DefaultEnableWait; an install may run).
-	Wait, EnableWait time.Duration
+	// Wait bounds each proof through the onion, and how long enable
+	// waits for the daemon's own self-check (DefaultWait).
+	Wait time.Duration
 	// Out receives one line per trial; Log the notes around them.
 	Out, Log io.Writer
 }
@@ -79,9 +76,6 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	start := time.Now()
 	if o.Wait <= 0 {
 		o.Wait = DefaultWait
-	}
-	if o.EnableWait <= 0 {
-		o.EnableWait = DefaultEnableWait
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
@@ -134,7 +128,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 
 	r := &run{o: o, svc: svc, sc: sc, ctl: ctl, probe: svc.ProbeOrDefault(), health: svc.DefaultProbe(),
 		pr: &prober{socks: onion.SocksAddr, refetch: func(ctx context.Context, host string) {
-			ctl.HSFetch(ctx, host)
+			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			ctl.HSFetch(fctx, host)
 		}}}
 	rep = &Report{Service: svc.Name}
 	runTrials(ctx, rep, r.trials(), o.Out)
