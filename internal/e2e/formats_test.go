@@ -25,9 +25,10 @@ import (
 // service whose backend reads them back with real consumers: sh sources
 // a shell file, lua5.4 runs a Lua file, php includes a PHP file, lighttpd
 // parses its conf and sends the value as a header; the YAML and XML
-// files are parsed here. Each value is either refused with a one-line error that leaves the old value
-// and config in place, or it lands escaped: the backend starts, reads back
-// exactly the value, the file keeps its directives, and nothing ran.
+// files are parsed here. Each value is either refused with a one-line
+// error that leaves the old value and config in place, or it lands
+// escaped: the backend starts, reads back exactly the value, the file
+// keeps its directives, and nothing ran.
 func TestHostileValuesEveryFormat(t *testing.T) {
 	requireNet(t)
 	testenv.RequireProgram(t, "lighttpd")
