@@ -41,10 +41,13 @@ type Conn struct {
 
 	writeMu sync.Mutex // held while writing a command and queueing its waiter
 
-	mu      sync.Mutex // guards pending, err, pinfo
+	mu      sync.Mutex // guards pending, err, pinfo, filterHint, filterReport
 	pending []chan result
 	err     error
 	pinfo   *ProtocolInfo
+
+	filterHint   string               // see OnFiltered
+	filterReport func(*FilteredError) // see OnFiltered
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -231,14 +234,15 @@ func (c *Conn) write(ctx context.Context, s string) error {
 	return err
 }
 
-// do sends a command and turns an error reply into a *ReplyError.
+// do sends a command and turns an error reply into a *ReplyError, or a
+// *FilteredError when a control-port filter refused the command.
 func (c *Conn) do(ctx context.Context, line string) (*reply, error) {
 	r, err := c.roundTrip(ctx, line)
 	if err != nil {
 		return nil, err
 	}
 	if err := replyErr(r); err != nil {
-		return nil, err
+		return nil, c.filtered(line, err)
 	}
 	return r, nil
 }

@@ -428,6 +428,7 @@ func (s *Supervisor) attach(ctx context.Context) (*tor.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to tor's control port %s: %w", s.cfg.Control, err)
 	}
+	watchFilter(c, s.cfg.Log)
 	if err := c.Authenticate(dctx, s.cfg.Password); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("authenticating to tor's control port %s: %w", s.cfg.Control, err)
