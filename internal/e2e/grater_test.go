@@ -227,6 +227,7 @@ func TestGraterRefuses(t *testing.T) {
 		t.Fatal("the daemon exited")
 	}
 	t.Logf("enable: exit %d, service error: %s", code, s.Error)
+	t.Logf("daemon: %s", said[0])
 }
 
 // systemTor starts a tor of the private network that plays the system's.
