@@ -88,7 +88,8 @@ func (d *daemon) checkedSince(t *testing.T, t0 time.Time, what string) {
 // graterRun drives the daemon through what it does on Tails: enable web
 // (published, self-check passing), add a client who fetches the page
 // through the onion, remove that client (re-published, self-check passing
-// again), disable web.
+// again), make it public (no client authorization), disable web, show the
+// settings.
 func graterRun(t *testing.T, d *daemon) {
 	t.Helper()
 	start := time.Now()
@@ -116,6 +117,11 @@ func graterRun(t *testing.T, d *daemon) {
 	d.mustCLI("client", "remove", "web", "carol")
 	d.checkedSince(t, t0, "a self-check after client remove")
 	t.Logf("client remove: checked after %s", time.Since(t0).Round(time.Second))
+
+	// Public: re-published without client authorization.
+	t0 = time.Now()
+	d.mustCLI("set-option", "web", "client-auth", "false")
+	d.checkedSince(t, t0, "a self-check of the public onion")
 
 	d.mustCLI("disable", "web")
 	if s := d.service("web"); s.Enabled || s.Reachable {
@@ -241,4 +247,39 @@ func systemTor(t *testing.T, name string) *testnet.Tor {
 	}
 	t.Cleanup(func() { sys.Stop() })
 	return sys
+}
+
+// TestGraterRefusesAll (issue 14, bad input): a control port that refuses
+// everything (no profile serves the daemon): the daemon's status (tor's,
+// in the API and the GUI) says in one line what to install, and the
+// daemon keeps serving and retrying.
+func TestGraterRefusesAll(t *testing.T) {
+	requireNet(t)
+	fs, err := grater.Parse([]byte("- {apparmor-profiles: ['/usr/bin/other'], users: ['root']}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := systemTor(t, "grater-none")
+	relay := startRelay(t, sys, fs[0])
+	d := systemDaemon(t, relay.Addr())
+	const profile = "/etc/onion-grater.d/tails-server.yml"
+	waitFor(t, 30*time.Second, "tor's status names the profile", func() error {
+		if st := d.status().Tor; st.State != "down" || !strings.Contains(st.Summary, profile) || strings.Contains(st.Summary, "\n") {
+			return fmt.Errorf("tor status %+v", st)
+		}
+		return nil
+	})
+	if out := d.mustCLI("list"); !strings.Contains(out, "web") {
+		t.Fatalf("list:\n%s", out)
+	}
+	waitFor(t, 30*time.Second, "a retry", func() error {
+		if st := d.status().Tor; st.Restarts < 2 {
+			return fmt.Errorf("tor status %+v", st)
+		}
+		return nil
+	})
+	if d.cmd.ProcessState != nil {
+		t.Fatal("the daemon exited")
+	}
+	t.Logf("tor: %s", d.status().Tor.Summary)
 }

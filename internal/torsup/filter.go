@@ -17,17 +17,11 @@ const FilterHint = "install " + GraterProfile + " (from the tails-server package
 
 // watchFilter makes the refusals of a control-port filter in front of the
 // system tor name the profile to install, and logs one line for each
-// command refused (once per command and connection: the daemon goes on,
-// and retries).
-func watchFilter(c *tor.Conn, log *slog.Logger) {
-	var mu sync.Mutex
-	said := map[string]bool{}
+// command refused, once per command in the supervisor's life (said): the
+// daemon goes on, and retries, and each retry would say it again.
+func watchFilter(c *tor.Conn, log *slog.Logger, said *sync.Map) {
 	c.OnFiltered(FilterHint, func(e *tor.FilteredError) {
-		mu.Lock()
-		first := !said[e.Command]
-		said[e.Command] = true
-		mu.Unlock()
-		if first {
+		if _, again := said.LoadOrStore(e.Command, true); !again {
 			log.Warn("tor's control port filter refused " + e.Command + ": " + FilterHint)
 		}
 	})
