@@ -189,7 +189,8 @@ func TestGraterFiltered(t *testing.T) {
 
 // TestGraterRefuses (issue 14, 4c): behind a filter whose profile lacks
 // ADD_ONION (an older or missing tails-server.yml), enabling a service
-// fails with one line naming the profile to install; the daemon goes on
+// fails with one line naming the profile to install (the CLI's error, the
+// service's error, one line of the daemon's log); the daemon goes on
 // serving its API.
 func TestGraterRefuses(t *testing.T) {
 	requireNet(t)
@@ -216,6 +217,9 @@ func TestGraterRefuses(t *testing.T) {
 	if !strings.Contains(s.Error, "refused ADD_ONION") || !strings.Contains(s.Error, profile) || strings.Contains(s.Error, "\n") {
 		t.Fatalf("service error %q (enable: exit %d\n%s%s)", s.Error, code, out, errOut)
 	}
+	if !strings.Contains(errOut, "tails-server: error: web failed: ") || !strings.Contains(errOut, profile) {
+		t.Fatalf("enable said:\n%s", errOut)
+	}
 	var said []string
 	for _, l := range strings.Split(d.log.String(), "\n") {
 		if strings.Contains(l, "control port filter refused ADD_ONION") {
@@ -232,7 +236,7 @@ func TestGraterRefuses(t *testing.T) {
 	if d.cmd.ProcessState != nil {
 		t.Fatal("the daemon exited")
 	}
-	t.Logf("enable: exit %d, service error: %s", code, s.Error)
+	t.Logf("enable: exit %d, service error: %s\nenable said: %s", code, s.Error, errOut)
 	t.Logf("daemon: %s", said[0])
 }
 
