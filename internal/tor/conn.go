@@ -13,7 +13,9 @@
 // into several, no quote or backslash inside values we quote, keys, flags
 // and event names matched against strict patterns, ports in 1..65535 and
 // onion addresses checked with package onionkey. A refusal is an *ArgError
-// naming the argument (and never quoting a secret).
+// naming the argument (and never quoting a secret). An error reply is a
+// *ReplyError; a control-port filter's refusal ("510 Command filtered",
+// Tails' onion-grater) is a *FilteredError that can carry a hint.
 //
 // A Conn is safe for concurrent use. One reader goroutine reads everything
 // tor sends: replies go to the commands waiting for them, in order;
