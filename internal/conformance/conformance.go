@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"tails-server/internal/catalog"
@@ -87,7 +88,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if len(errs) > 0 {
 		return nil, &BadInputError{Err: errs[0], More: len(errs) - 1}
 	}
-	dir, err := os.MkdirTemp("", "tails-check-")
+	dir, err := os.MkdirTemp(scratchBase(), "tails-check-")
 	if err != nil {
 		return nil, err
 	}
@@ -215,4 +216,19 @@ func readCapped(path string, max int64) ([]byte, error) {
 		err = errors.New(path + " is too large")
 	}
 	return b, err
+}
+
+// scratchBase is where the scratch directory is made: /run when it is
+// root's and writable by no one else (a chrooted backend, sftp's, needs
+// every folder above its data to be so, which /tmp is not), else the
+// system's temporary directory.
+func scratchBase() string {
+	fi, err := os.Stat("/run")
+	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 || os.Geteuid() != 0 {
+		return ""
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != 0 {
+		return ""
+	}
+	return "/run"
 }
