@@ -47,6 +47,12 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...), hint: "see `tails-server help`"}
 }
 
+// unknownVerb is the usage error for a verb c does not have: one line,
+// naming the verbs it has.
+func unknownVerb(c *command, verb string) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf("unknown %s verb %q: use %s", c.name, verb, c.subList())}
+}
+
 // env is what every subcommand gets.
 type env struct {
 	ctx context.Context
@@ -56,6 +62,8 @@ type env struct {
 	stderr io.Writer
 	socket string
 	output string
+	// probe, when set, asks a verb for its flags instead of its help.
+	probe *flagProbe
 }
 
 // command is one verb of the command line. A verb with sub-verbs (client
@@ -67,6 +75,9 @@ type command struct {
 	summary string
 	run     func(e *env, args []string) error
 	subs    []subcommand
+	// hidden keeps the command out of the help, the docs and the
+	// completions (__complete, which the completion scripts call).
+	hidden bool
 }
 
 // subcommand is a sub-verb; run is set where the verb dispatches through
@@ -142,9 +153,10 @@ func init() {
 		}},
 		{name: "isolation", summary: "Tor stream isolation: policy, torrc, per-application routing, live audit", run: runIsolation, subs: isolationVerbs()},
 		{name: "gui", args: "[--no-open]", summary: "write a one-time login file for the graphical interface (yours alone), print its path and open it", run: runGUI},
-		{name: "completion", args: "bash", summary: "print a shell completion script", run: runCompletion},
+		{name: "completion", args: "bash|zsh|fish [--bin PATH]", summary: "print a shell completion script", run: runCompletion},
 		{name: "version", summary: "print the version", run: runVersion},
 		{name: "help", args: "[COMMAND [VERB]]", summary: "show this help, or a command's"},
+		{name: "__complete", args: "-- WORDS...", summary: "print the completions of the last word (for the completion scripts)", run: runComplete, hidden: true},
 	}
 }
 
@@ -186,7 +198,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c, ok := lookup(args[0])
 	if !ok || c.run == nil {
-		return report(stderr, usageErr("unknown command %q", args[0]))
+		// One line: the hint is in it.
+		fmt.Fprintf(stderr, "tails-server: error: unknown command %q: see `tails-server help`\n", args[0])
+		return ExitUsage
 	}
 	return exit(stderr, c.run(e, args[1:]))
 }
@@ -295,6 +309,10 @@ func parseFlags(fs *flag.FlagSet, e *env, args, pos []string) ([]string, error) 
 	}
 	if err := fs.Parse(args[:end]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			if e.probe != nil {
+				e.probe.fs = fs
+				return nil, errHelpShown
+			}
 			verbHelp(e.stdout, fs, pos)
 			return nil, errHelpShown
 		}

@@ -83,7 +83,7 @@ func runFiles(e *env, args []string) error {
 		}
 		return filesSave(e, rest[0], rest[1:], *folder, *to)
 	}
-	return usageErr("unknown files verb %q: use %s", verb, cmd.subList())
+	return unknownVerb(cmd, verb)
 }
 
 // localEntry is one file or folder to send, as it is named in the stream

@@ -71,7 +71,7 @@ func runIsolation(e *env, args []string) error {
 	if s, ok := cmd.sub(args[0]); ok {
 		return s.run(e, args[1:])
 	}
-	return usageErr("unknown isolation verb %q: use %s", args[0], cmd.subList())
+	return unknownVerb(cmd, args[0])
 }
 
 // policyFlags are the flags every verb that reads a policy takes.
