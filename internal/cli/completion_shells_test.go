@@ -202,3 +202,30 @@ func TestCompletionShells(t *testing.T) {
 		})
 	}
 }
+
+// A package's scripts (`completion SHELL --bin tails-server`) run the
+// tails-server on PATH.
+func TestCompletionPackaged(t *testing.T) {
+	bash := testenv.RequireProgram(t, "bash")
+	dir := filepath.Join(t.TempDir(), "usr", "bin")
+	bin := installCopy(t, dir, "tails-server")
+	var script bytes.Buffer
+	gen := exec.Command(bin, "completion", "bash", "--bin", "tails-server")
+	gen.Env = append(os.Environ(), mainEnv+"=1")
+	gen.Stdout = &script
+	if err := gen.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(script.String(), dir) {
+		t.Fatalf("the script names the build's path %s:\n%s", dir, script.String())
+	}
+	path := filepath.Join(t.TempDir(), "tails-server")
+	if err := os.WriteFile(path, script.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := runShell(t, []string{"PATH=" + dir + ":/usr/bin:/bin"}, bash, "-c", `source "$1"
+COMP_WORDS=(tails-server en); COMP_CWORD=1; _tails_server; echo "${COMPREPLY[*]}"`, "bash", path)
+	if got != "enable" {
+		t.Fatalf("tails-server en completes to %q, want enable", got)
+	}
+}

@@ -51,12 +51,25 @@ func verbFlags(c *command, sub string) []flagDoc {
 	if err := c.run(e, args); err != errHelpShown || p.fs == nil {
 		return nil
 	}
+	usage := c.args
+	if s, ok := c.sub(sub); ok {
+		usage = s.args
+	}
+	named := argValueNames(usage)
 	var out []flagDoc
 	p.fs.VisitAll(func(f *flag.Flag) {
 		if globalFlag(f.Name) {
 			return
 		}
 		value, usage := flag.UnquoteUsage(f)
+		if v, ok := named[f.Name]; ok {
+			value = v
+		} else {
+			value = strings.ToUpper(value)
+		}
+		if sub != "" && !forVerb(c, sub, usage) {
+			return
+		}
 		d := flagDoc{name: f.Name, value: value, usage: usage, def: f.DefValue}
 		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
 			d.isBool, d.value = true, ""
@@ -71,6 +84,50 @@ func verbFlags(c *command, sub string) []flagDoc {
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
+}
+
+// forVerb says whether a flag of c whose usage is usage applies to its
+// verb sub: parts of a usage that start with verb names ("add: ...; save:
+// ...", "list, remove: ...", "client show: ...") name the verbs it is for.
+func forVerb(c *command, sub, usage string) bool {
+	scoped := false
+	for _, part := range strings.Split(usage, "; ") {
+		scope, _, ok := strings.Cut(part, ": ")
+		if !ok {
+			continue
+		}
+		words := strings.FieldsFunc(scope, func(r rune) bool { return r == ',' || r == ' ' })
+		verbs, mine := true, false
+		for _, w := range words {
+			if _, isVerb := c.sub(w); !isVerb && w != c.name {
+				verbs = false
+			}
+			mine = mine || w == sub
+		}
+		if verbs {
+			if mine {
+				return true
+			}
+			scoped = true
+		}
+	}
+	return !scoped
+}
+
+// argValueNames maps the flags of a usage string ("--dir DIR
+// [--name demo]") to the placeholders that follow them (dir: DIR), where
+// one does.
+func argValueNames(args string) map[string]string {
+	names := map[string]string{}
+	words := strings.Fields(strings.NewReplacer("[", " ", "]", " ").Replace(args))
+	for i := 0; i+1 < len(words); i++ {
+		f, v := words[i], words[i+1]
+		if !strings.HasPrefix(f, "-") || strings.Contains(f, "=") || v == strings.ToLower(v) {
+			continue
+		}
+		names[strings.TrimLeft(f, "-")] = v
+	}
+	return names
 }
 
 // globalFlags are the flags of the command line before (or after) any
