@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -227,5 +228,63 @@ func TestCompletionPackaged(t *testing.T) {
 COMP_WORDS=(tails-server en); COMP_CWORD=1; _tails_server; echo "${COMPREPLY[*]}"`, "bash", path)
 	if got != "enable" {
 		t.Fatalf("tails-server en completes to %q, want enable", got)
+	}
+}
+
+// zptyScript drives an interactive zsh on a pseudo-terminal: compinit with
+// the script's directory in $fpath, then the line $2 and a TAB; it prints
+// what the terminal showed once $3 shows (or after 10 s).
+const zptyScript = `setopt extendedglob
+zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z "PS1='%% '; fpath=(${(q)1} \$fpath); autoload -Uz compinit; compinit -u -d ${(q)1}/.zcompdump; unsetopt beep; LISTMAX=1000; print READY\$((40+2))"
+out=
+for i in {1..100}; do
+	zpty -r -t z chunk && out+=$chunk
+	[[ $out == *READY42* ]] && break
+	sleep 0.1
+done
+out=
+zpty -w -n z "$2"$'\t'
+for i in {1..100}; do
+	zpty -r -t z chunk && out+=$chunk
+	[[ ${out//$'\e'\[[0-9;]#[A-Za-z]/} == *$3* ]] && break
+	sleep 0.1
+done
+print -r -- "$out"
+zpty -d z`
+
+// In an interactive zsh, TAB completes with the script loaded from
+// $fpath: a single match is put on the line, several are listed with
+// their descriptions.
+func TestCompletionZshInteractive(t *testing.T) {
+	zsh := testenv.RequireProgram(t, "zsh")
+	sock := completionAPI(t)
+	bin := installCopy(t, t.TempDir(), "tails-server")
+	dir := t.TempDir()
+	src, err := os.ReadFile(completionScript(t, bin, "zsh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "_tails-server"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	escapes := regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]|[\x00-\x08\x0e-\x1f]`)
+	for _, tc := range []struct{ line, want string }{
+		{"tails-server en", "tails-server enable "},
+		{"tails-server info w", "tails-server info web "},
+		{"tails-server isolation a", "audit  -- follow tor's streams"},
+		{"tails-server get-option web ", "title  -- Title of the site"},
+		{"tails-server client show web a", "tails-server client show web alice "},
+	} {
+		cmd := exec.Command(zsh, "-f", "-c", zptyScript, "zsh", dir, tc.line, tc.want)
+		cmd.Env = append(os.Environ(), mainEnv+"=1", "TAILS_SERVER_SOCKET="+sock, "HOME="+t.TempDir(), "TERM=xterm")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%q: %v\n%s", tc.line, err, out)
+		}
+		if screen := escapes.ReplaceAllString(string(out), ""); !strings.Contains(screen, tc.want) {
+			t.Errorf("%q then TAB shows %q, want %q in it", tc.line, screen, tc.want)
+		}
 	}
 }
