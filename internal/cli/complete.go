@@ -237,8 +237,8 @@ func flagValues(e *env, f flagDoc, pos []string, cur string) []string {
 	if strings.Contains(f.value, "|") && isLiteral(f.value) {
 		return filter(strings.Split(f.value, "|"), cur)
 	}
-	switch f.value {
-	case "duration", "int", "uint", "float":
+	switch strings.ToLower(f.value) {
+	case "duration", "int", "int64", "uint", "uint64", "float", "n":
 		return nil
 	}
 	return []string{completeFile}
@@ -252,12 +252,17 @@ func filterFlags(flags []flagDoc, cur string) []string {
 	return filter(out, cur)
 }
 
-// filter keeps the candidates that start with cur.
+// filter keeps the candidates that start with cur; a word with a control
+// character (a name the daemon should never have let through) is left
+// out, so that no answer can add a line or a field to the output.
 func filter(cands []string, cur string) []string {
 	var out []string
 	for _, c := range cands {
 		word, _, _ := strings.Cut(c, "\t")
-		if strings.HasPrefix(word, cur) && word != "" {
+		if desc := strings.TrimPrefix(c, word); desc == "\t" {
+			c = word
+		}
+		if strings.HasPrefix(word, cur) && word != "" && strings.IndexFunc(word, unicode.IsControl) < 0 && word != completeFile {
 			out = append(out, c)
 		}
 	}
