@@ -26,11 +26,10 @@ const completeTimeout = 2 * time.Second
 
 func runComplete(e *env, args []string) error {
 	if len(args) == 0 || args[0] != "--" {
-		pos, err := parse(flag.NewFlagSet("__complete", flag.ContinueOnError), e, args)
-		if err != nil {
+		if _, err := parse(flag.NewFlagSet("__complete", flag.ContinueOnError), e, args); err != nil {
 			return err
 		}
-		return usageErr("__complete takes -- and the words to complete, not %q", pos)
+		return usageErr("__complete takes -- then the command line's words (the completion scripts call it)")
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, completeTimeout)
 	defer cancel()
