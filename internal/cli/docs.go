@@ -35,6 +35,10 @@ func runDocs(e *env, args []string) error {
 		if err := wantArgs("docs man", rest, 1, "the directory to write tails-server.1 into"); err != nil {
 			return err
 		}
+		if rest[0] == "-" {
+			_, err := fmt.Fprint(e.stdout, manPage())
+			return err
+		}
 		// A packager's DESTDIR/usr/share/man/man1 may not exist yet.
 		if err := os.MkdirAll(rest[0], 0o755); err != nil {
 			return fmt.Errorf("docs man: %w", err)

@@ -149,3 +149,11 @@ func writeTemp(t *testing.T, b []byte) string {
 	}
 	return p
 }
+
+// `docs man -` prints the page that `docs man DIR` writes.
+func TestDocsManStdout(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Main(context.Background(), []string{"docs", "man", "-"}, &out, &errb); code != 0 || out.String() != manPage() {
+		t.Fatalf("docs man -: exit %d, %s", code, errb.String())
+	}
+}
