@@ -53,6 +53,14 @@ lintian_pid=$!
 table="tsdeb$$"
 daemon_pid=""
 mounted=()
+# in_tree prints the pids of the processes whose root is the tree.
+in_tree() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && echo "${p#/proc/}"
+	done
+	return 0
+}
 cleanup() {
 	set +e
 	kill "$lintian_pid" 2>/dev/null
@@ -61,10 +69,8 @@ cleanup() {
 		for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.2; done
 		kill -KILL "$daemon_pid" 2>/dev/null
 	fi
-	# Whatever the tree's processes still run (its tor), by their root.
-	for p in /proc/[0-9]*; do
-		[ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill -KILL "${p#/proc/}" 2>/dev/null
-	done
+	# Whatever still runs in the tree (its tor), found by its root.
+	for p in $(in_tree); do kill -KILL "$p"; done
 	for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
 		umount -l "${mounted[i]}"
 	done
@@ -74,7 +80,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
+clean_env=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive)
+in_root() { chroot "$root" "${clean_env[@]}" "$@"; }
 mnt() {
 	mkdir -p "$2"
 	mount "${@:3}" "$1" "$2"
@@ -167,19 +174,36 @@ for w in "${words[@]}"; do
 	*) argv+=("$w") ;;
 	esac
 done
-step "starting: ${argv[*]}"
-for d in var/lib/tails-server run/tails-server; do
-	mkdir -p "$root/$d"
-	chmod 0711 "$root/$d"
-done
-in_root "${argv[@]}" >"$root/tmp/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 150); do
-	[ -S "$root/run/tails-server/api.sock" ] && in_root tails-server version >/dev/null 2>&1 && break
-	kill -0 "$daemon_pid" 2>/dev/null || { cat "$root/tmp/daemon.log" >&2; fail "the daemon exited"; }
-	sleep 0.2
-done
-[ -S "$root/run/tails-server/api.sock" ] || { cat "$root/tmp/daemon.log" >&2; fail "no API socket at /run/tails-server/api.sock"; }
+start_daemon() {
+	step "starting: ${argv[*]}"
+	for d in var/lib/tails-server run/tails-server; do
+		mkdir -p "$root/$d"
+		chmod 0711 "$root/$d"
+	done
+	# Not through in_root: $! must be the daemon's pid (chroot and env
+	# exec it), not a subshell's.
+	chroot "$root" "${clean_env[@]}" "${argv[@]}" >"$root/tmp/daemon.log" 2>&1 &
+	daemon_pid=$!
+	for _ in $(seq 300); do
+		[ -S "$root/run/tails-server/api.sock" ] && in_root tails-server list >/dev/null 2>&1 && return
+		kill -0 "$daemon_pid" 2>/dev/null || { cat "$root/tmp/daemon.log" >&2; fail "the daemon exited"; }
+		sleep 0.2
+	done
+	cat "$root/tmp/daemon.log" >&2
+	fail "the daemon does not answer on /run/tails-server/api.sock"
+}
+# stop_daemon does what systemd's stop does (KillMode=mixed): SIGTERM.
+stop_daemon() {
+	kill -TERM "$daemon_pid"
+	wait "$daemon_pid" || true
+	daemon_pid=""
+	# The daemon stops what it started (its tor) before it exits.
+	left=$(in_tree)
+	[ -z "$left" ] || fail "processes left running after the daemon stopped: $(ps -o args= -p "$left" | tr '\n' ';')"
+	# As RuntimeDirectory= does when the unit stops.
+	rm -rf "$root/run/tails-server"
+}
+start_daemon
 
 in_root useradd --create-home member
 in_root adduser --quiet member tails-server
@@ -210,16 +234,25 @@ if [ -e "$root/usr/share/fish/vendor_completions.d/tails-server.fish" ]; then
 	step "fish completes commands"
 fi
 
-kill -TERM "$daemon_pid"
-wait "$daemon_pid" || true
-daemon_pid=""
+stop_daemon
 [ -n "$(ls -A "$root/var/lib/tails-server")" ] || fail "the daemon left no state in /var/lib/tails-server"
 touch "$root/var/lib/tails-server/kept-by-test"
 
-step "upgrade (reinstall) keeps the state and the edited conffile"
-in_root dpkg -i --force-confold "/tmp/$(basename "$deb")" >/dev/null
+# An upgrade: the same package with a higher version.
+step "upgrade to a newer version keeps the state and the edited conffile"
+repack=$(mktemp -d "$root/tmp/repack.XXXXXX")
+dpkg-deb -R "$deb" "$repack/pkg"
+version=$(sed -n 's/^Version: //p' "$repack/pkg/DEBIAN/control")
+sed -i "s/^Version: .*/Version: $version+1/" "$repack/pkg/DEBIAN/control"
+dpkg-deb -b --root-owner-group "$repack/pkg" "$root/tmp/newer.deb" >/dev/null
+in_root dpkg -i --force-confold /tmp/newer.deb >/dev/null
+[ "$(in_root dpkg-query -W -f '${Version}' tails-server)" = "$version+1" ] || fail "the upgrade to $version+1 did not happen"
 [ -e "$root/var/lib/tails-server/kept-by-test" ] || fail "the upgrade lost /var/lib/tails-server"
 grep -q 'scripts/test-deb.sh' "$root/etc/default/tails-server" || fail "the upgrade replaced the edited /etc/default/tails-server"
+in_root getent group tails-server >/dev/null || fail "the upgrade lost the group"
+start_daemon
+as_member tails-server list >/dev/null || fail "after the upgrade, tails-server list as a member failed"
+stop_daemon
 
 step "apt-get remove keeps the state and the conffiles"
 in_root apt-get remove -y -q tails-server >/dev/null
