@@ -10,7 +10,8 @@
 # Then: lintian has no error; the group exists; the man page opens (when
 # the package has one); bash completion completes commands, and service
 # names from the daemon (zsh and fish load theirs, when shipped);
-# `systemd-analyze verify` accepts the installed unit; the daemon, started
+# `systemd-analyze verify` accepts the installed unit, whose exposure
+# score (`systemd-analyze security`) stays at 5.0 or below; the daemon, started
 # exactly as the unit's ExecStart= says with $DAEMON_ARGS from
 # /etc/default/tails-server (where the test adds the flags that join
 # $TAILS_TESTNET_DIR's private network), serves `tails-server list` to a
@@ -152,6 +153,11 @@ fi
 
 step "systemd-analyze verify"
 systemd-analyze verify --root="$root" --man=no tails-server.service || fail "systemd-analyze verify refuses the unit"
+# The sandbox, measured: systemd's exposure score (0 safest, 10 none),
+# which must stay at 5.0 or below (4.5 when written).
+exposure=$(systemd-analyze security --offline=yes --root="$root" --threshold=50 tails-server.service 2>&1) ||
+	fail "the unit's exposure is above 5.0: $(tail -1 <<<"$exposure")"
+step "systemd-analyze security: $(sed -n 's/^.*Overall exposure level for tails-server.service: //p' <<<"$exposure")"
 
 # The daemon, as systemd would start it: ExecStart= with $DAEMON_ARGS
 # from the EnvironmentFile, split on white space as systemd splits an
