@@ -266,6 +266,12 @@ in_root apt-get remove -y -q tails-server >/dev/null
 [ -e "$root/var/lib/tails-server/kept-by-test" ] || fail "remove deleted /var/lib/tails-server"
 [ -e "$root/etc/default/tails-server" ] || fail "remove deleted the conffile /etc/default/tails-server"
 
+step "installed again after remove: unmasked, enabled, on the kept state"
+in_root dpkg -i --force-confold /tmp/newer.deb >/dev/null
+[ "$(readlink "$root/etc/systemd/system/tails-server.service")" != /dev/null ] || fail "the reinstalled unit is still masked"
+[ -L "$root/etc/systemd/system/multi-user.target.wants/tails-server.service" ] || fail "the reinstalled unit is not enabled"
+[ -e "$root/var/lib/tails-server/kept-by-test" ] || fail "the reinstall lost /var/lib/tails-server"
+
 step "apt-get purge removes them"
 in_root apt-get purge -y -q tails-server >/dev/null
 [ ! -e "$root/var/lib/tails-server" ] || fail "purge left /var/lib/tails-server"
