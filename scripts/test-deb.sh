@@ -139,6 +139,8 @@ in_root dpkg-query -W -f '${Status}\n' tor | grep -q 'install ok installed' || f
 binsize=$(stat -c %s "$root/usr/bin/tails-server")
 step "installed with its dependencies in $((SECONDS - t0)) s (.deb $(stat -c %s "$deb") bytes, /usr/bin/tails-server $binsize bytes)"
 
+pkgver=$(in_root dpkg-query -W -f '${Version}' tails-server)
+[ "$(in_root tails-server version)" = "tails-server ${pkgver%-*}" ] || fail "tails-server version says '$(in_root tails-server version)', not the package's ${pkgver%-*}"
 in_root getent group tails-server >/dev/null || fail "the group tails-server does not exist"
 [ -L "$root/etc/systemd/system/multi-user.target.wants/tails-server.service" ] || fail "the unit is not enabled"
 [ -d "$root/etc/tails-server/catalog.d" ] || fail "/etc/tails-server/catalog.d is missing"
