@@ -4,12 +4,17 @@ BIN   := bin/tails-server
 GO    ?= go
 FUZZTIME ?= 5s
 
-.PHONY: all build demo test check unit fuzz bench reliability conformance clean
+.PHONY: all build deb demo test check unit fuzz bench reliability conformance clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/tails-server
+
+# The Debian package: dist/tails-server_VERSION_ARCH.deb, built with nfpm
+# (docs/packaging.md says what it holds and why).
+deb:
+	scripts/build-deb.sh
 
 # A private Tor network on loopback, the daemon, and the web service
 # published as an onion; stays up until Ctrl-C.
@@ -47,4 +52,4 @@ conformance:
 	scripts/conformance.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -5,7 +5,9 @@
 #   scripts/deps.sh test   what `make test` needs: tor, curl, the catalog's
 #                          servers and clients (dokuwiki with php-cgi and
 #                          php-cli), chromium, zsh and fish (completion
-#                          tests), groff and man-db (man page), staticcheck
+#                          tests), groff and man-db (man page), staticcheck,
+#                          and what the package test uses (lintian,
+#                          debootstrap, systemd-analyze)
 # Fails (non-zero) if something cannot be installed: with CI=true the tests
 # must never turn a missing dependency into a skip.
 set -euo pipefail
@@ -18,7 +20,8 @@ if [ "$what" = test ]; then
 	need+=([nc]=netcat-openbsd [nft]=nftables [ip]=iproute2 [setpriv]=util-linux [lua5.4]=lua5.4 [luac5.4]=lua5.4 [lighttpd]=lighttpd [nginx]=nginx
 		[torsocks]=torsocks [chromium]=chromium [murmurd]=mumble-server [infinoted]=infinoted
 		[sshd]=openssh-server [sftp]=openssh-client [ssh-keygen]=openssh-client [prosody]=prosody [prosodyctl]=prosody [ngircd]=ngircd
-		[openssl]=openssl [unzip]=unzip [zsh]=zsh [fish]=fish [groff]=groff [man]=man-db [strace]=strace [php-cgi]=php-cgi [php]=php-cli)
+		[openssl]=openssl [unzip]=unzip [zsh]=zsh [fish]=fish [groff]=groff [man]=man-db [strace]=strace [php-cgi]=php-cgi [php]=php-cli
+		[lintian]=lintian [debootstrap]=debootstrap [systemd-analyze]=systemd)
 fi
 
 missing=()
