@@ -4,7 +4,9 @@
 #   scripts/deps.sh run    what `make demo` needs (tor)
 #   scripts/deps.sh test   what `make test` needs: tor, curl, the catalog's
 #                          servers and clients (dokuwiki with php-cgi and
-#                          php-cli), chromium, staticcheck
+#                          php-cli), chromium, staticcheck, and for
+#                          `make bench` onionshare-cli (the benchmark of
+#                          fileshare against OnionShare)
 # Fails (non-zero) if something cannot be installed: with CI=true the tests
 # must never turn a missing dependency into a skip.
 set -euo pipefail
@@ -17,7 +19,8 @@ if [ "$what" = test ]; then
 	need+=([nc]=netcat-openbsd [nft]=nftables [ip]=iproute2 [setpriv]=util-linux [lua5.4]=lua5.4 [luac5.4]=lua5.4 [lighttpd]=lighttpd [nginx]=nginx
 		[torsocks]=torsocks [chromium]=chromium [murmurd]=mumble-server [infinoted]=infinoted
 		[sshd]=openssh-server [sftp]=openssh-client [ssh-keygen]=openssh-client [prosody]=prosody [prosodyctl]=prosody [ngircd]=ngircd
-		[openssl]=openssl [unzip]=unzip [strace]=strace [php-cgi]=php-cgi [php]=php-cli)
+		[openssl]=openssl [unzip]=unzip [strace]=strace [php-cgi]=php-cgi [php]=php-cli
+		[onionshare-cli]=onionshare-cli)
 fi
 
 missing=()
