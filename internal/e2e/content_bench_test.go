@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -194,37 +193,30 @@ func startUploadHandler(b *testing.B, dir string) string {
 	return l.Addr().String()
 }
 
-// daemonControl opens an authenticated control connection to the tor the
-// daemon whose state is under dir launched (its DataDir/control-port and
-// control_auth_cookie files); with several tors, the first found.
+// daemonControl opens an authenticated control connection to the tor
+// that holds the onions of the daemon whose state is under dir: the one it
+// launched with DataDir state/tor (its control-port and
+// control_auth_cookie files); the daemon's other tor, volatile/tor-checker,
+// is the self-check's client.
 func daemonControl(b *testing.B, dir string) *tor.Conn {
 	b.Helper()
-	var portFiles []string
-	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err == nil && !e.IsDir() && e.Name() == "control-port" {
-			portFiles = append(portFiles, p)
-		}
-		return nil
-	})
-	if len(portFiles) == 0 {
-		b.Fatalf("no control-port file of the daemon's tor under %s", dir)
-	}
-	raw, err := os.ReadFile(portFiles[0])
+	torDir := filepath.Join(dir, "state", "tor")
+	raw, err := os.ReadFile(filepath.Join(torDir, "control-port"))
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("the daemon's tor: %v", err)
 	}
 	addr, ok := strings.CutPrefix(strings.TrimSpace(string(raw)), "PORT=")
 	if !ok {
-		b.Fatalf("%s: %q is no PORT= line", portFiles[0], raw)
+		b.Fatalf("%s: %q is no PORT= line", torDir, raw)
 	}
-	b.Logf("the daemon's tors: %d; raw onion on the one at %s", len(portFiles), addr)
+	b.Logf("raw onion on the daemon's tor %s, at %s", torDir, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := tor.Dial(ctx, "tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := c.AuthenticateCookie(ctx, filepath.Join(filepath.Dir(portFiles[0]), "control_auth_cookie")); err != nil {
+	if err := c.AuthenticateCookie(ctx, filepath.Join(torDir, "control_auth_cookie")); err != nil {
 		c.Close()
 		b.Fatal(err)
 	}
