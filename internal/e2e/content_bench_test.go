@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -194,13 +195,22 @@ func startUploadHandler(b *testing.B, dir string) string {
 }
 
 // daemonControl opens an authenticated control connection to the tor
-// that holds the onions of the daemon whose state is under dir: the one it
-// launched with DataDir state/tor (its control-port and
-// control_auth_cookie files); the daemon's other tor, volatile/tor-checker,
-// is the self-check's client.
+// that holds the onions of the daemon whose state is under dir (its
+// DataDir's control-port and control_auth_cookie files); the daemon's
+// other tor, tor-checker, is the self-check's client.
 func daemonControl(b *testing.B, dir string) *tor.Conn {
 	b.Helper()
-	torDir := filepath.Join(dir, "state", "tor")
+	var found []string
+	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && e.Name() == "control-port" && !strings.Contains(p, "tor-checker") {
+			found = append(found, filepath.Dir(p))
+		}
+		return nil
+	})
+	if len(found) != 1 {
+		b.Fatalf("want the daemon's one onion tor under %s, found %q", dir, found)
+	}
+	torDir := found[0]
 	raw, err := os.ReadFile(filepath.Join(torDir, "control-port"))
 	if err != nil {
 		b.Fatalf("the daemon's tor: %v", err)
