@@ -8,6 +8,8 @@
 #                          tests), groff and man-db (man page), staticcheck,
 #                          and what the package test uses (lintian,
 #                          debootstrap, systemd-analyze)
+#                          and for `make bench` onionshare-cli (the
+#                          benchmark of fileshare against OnionShare)
 # Fails (non-zero) if something cannot be installed: with CI=true the tests
 # must never turn a missing dependency into a skip.
 set -euo pipefail
@@ -21,7 +23,8 @@ if [ "$what" = test ]; then
 		[torsocks]=torsocks [chromium]=chromium [murmurd]=mumble-server [infinoted]=infinoted
 		[sshd]=openssh-server [sftp]=openssh-client [ssh-keygen]=openssh-client [prosody]=prosody [prosodyctl]=prosody [ngircd]=ngircd
 		[openssl]=openssl [unzip]=unzip [zsh]=zsh [fish]=fish [groff]=groff [man]=man-db [strace]=strace [php-cgi]=php-cgi [php]=php-cli
-		[lintian]=lintian [debootstrap]=debootstrap [systemd-analyze]=systemd)
+		[lintian]=lintian [debootstrap]=debootstrap [systemd-analyze]=systemd
+		[onionshare-cli]=onionshare-cli)
 fi
 
 missing=()
