@@ -4,7 +4,9 @@
 #   scripts/deps.sh run    what `make demo` needs (tor)
 #   scripts/deps.sh test   what `make test` needs: tor, curl, the catalog's
 #                          servers and clients (dokuwiki with php-cgi and
-#                          php-cli), chromium, staticcheck
+#                          php-cli), chromium, WebKitGTK 4.1 (to build and
+#                          run the window), Xvfb and ImageMagick (its
+#                          test), staticcheck
 # Fails (non-zero) if something cannot be installed: with CI=true the tests
 # must never turn a missing dependency into a skip.
 set -euo pipefail
@@ -17,7 +19,8 @@ if [ "$what" = test ]; then
 	need+=([nc]=netcat-openbsd [nft]=nftables [ip]=iproute2 [setpriv]=util-linux [lua5.4]=lua5.4 [luac5.4]=lua5.4 [lighttpd]=lighttpd [nginx]=nginx
 		[torsocks]=torsocks [chromium]=chromium [murmurd]=mumble-server [infinoted]=infinoted
 		[sshd]=openssh-server [sftp]=openssh-client [ssh-keygen]=openssh-client [prosody]=prosody [prosodyctl]=prosody [ngircd]=ngircd
-		[openssl]=openssl [unzip]=unzip [strace]=strace [php-cgi]=php-cgi [php]=php-cli)
+		[openssl]=openssl [unzip]=unzip [strace]=strace [php-cgi]=php-cgi [php]=php-cli
+		[Xvfb]=xvfb [import]=imagemagick [pkg-config]=pkg-config)
 fi
 
 missing=()
@@ -27,7 +30,8 @@ done
 # Packages without a program to look for: file -> Debian package.
 declare -A files=()
 if [ "$what" = test ]; then
-	files+=([/usr/share/dokuwiki/doku.php]=dokuwiki)
+	files+=([/usr/share/dokuwiki/doku.php]=dokuwiki
+		[/usr/include/webkitgtk-4.1/webkit2/webkit2.h]=libwebkit2gtk-4.1-dev)
 fi
 for f in "${!files[@]}"; do
 	[ -e "$f" ] || missing+=("${files[$f]}")

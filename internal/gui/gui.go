@@ -73,6 +73,7 @@ type Server struct {
 	addr     string // the listener's host:port, the only Host accepted
 	tokens   map[[32]byte]pending
 	sessions map[[32]byte]*session
+	windows  map[windowID]*session
 	jobs     map[string]*job
 }
 
@@ -91,7 +92,7 @@ func New(cfg Config) *Server {
 		cfg.Log = slog.Default()
 	}
 	s := &Server{cfg: cfg, c: cfg.Client, log: cfg.Log,
-		tokens: map[[32]byte]pending{}, sessions: map[[32]byte]*session{}, jobs: map[string]*job{}}
+		tokens: map[[32]byte]pending{}, sessions: map[[32]byte]*session{}, windows: map[windowID]*session{}, jobs: map[string]*job{}}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.routes()
 	return s
