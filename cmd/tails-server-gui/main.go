@@ -25,7 +25,7 @@
 // so that tails-server stays static and without cgo.
 //
 // Test flags: --report-loads prints each finished load (milliseconds
-// since start, URI, window title), --script runs JavaScript in the first
+// since start, URI, window title) and each new window title, --script runs JavaScript in the first
 // page loaded, --exit-after-loads quits after that many loads.
 package main
 
@@ -66,6 +66,8 @@ var (
 	script     string
 	exitAfter  int
 	loads      int
+	// scriptRunning holds off quitting until the script's result is in.
+	scriptRunning, quitting bool
 )
 
 func init() { runtime.LockOSThread() } // GTK runs on the main thread
@@ -256,10 +258,21 @@ func goLoadFinished(uri, title *C.char) {
 		fmt.Printf("loaded %dms uri=%s title=%q\n", time.Since(start).Milliseconds(), C.GoString(uri), C.GoString(title))
 	}
 	if loads == 1 && script != "" {
+		scriptRunning = true
 		runScript(script)
 	}
 	if exitAfter > 0 && loads >= exitAfter {
-		gtkQuit()
+		quitting = true
+		if !scriptRunning {
+			gtkQuit()
+		}
+	}
+}
+
+//export goTitle
+func goTitle(title *C.char) {
+	if reportLoad {
+		fmt.Printf("title %dms %q\n", time.Since(start).Milliseconds(), C.GoString(title))
 	}
 }
 
@@ -267,6 +280,10 @@ func goLoadFinished(uri, title *C.char) {
 func goScriptDone(result *C.char) {
 	if reportLoad {
 		fmt.Printf("script %q\n", C.GoString(result))
+	}
+	scriptRunning = false
+	if quitting {
+		gtkQuit()
 	}
 }
 

@@ -16,6 +16,7 @@ extern void goFinish(uintptr_t h);
 extern void goLoadFinished(char *uri, char *title);
 extern void goScriptDone(char *result);
 extern void goClosed(void);
+extern void goTitle(char *title);
 
 static void on_scheme(WebKitURISchemeRequest *req, gpointer data) {
 	g_object_ref(req);
@@ -46,6 +47,8 @@ static gboolean on_decide(WebKitWebView *v, WebKitPolicyDecision *d, WebKitPolic
 static void on_title(WebKitWebView *v, GParamSpec *p, GtkWindow *win) {
 	const char *t = webkit_web_view_get_title(v);
 	gtk_window_set_title(win, t && *t ? t : "Tails Server");
+	if (p != NULL)
+		goTitle((char *)gtk_window_get_title(win));
 }
 
 static GtkWindow *window;

@@ -141,7 +141,7 @@ func init() {
 			{name: "set", args: "persist-tor-state true|false", summary: "change a global setting"},
 		}},
 		{name: "isolation", summary: "Tor stream isolation: policy, torrc, per-application routing, live audit", run: runIsolation, subs: isolationVerbs()},
-		{name: "gui", args: "[--no-open]", summary: "write a one-time login file for the graphical interface (yours alone), print its path and open it", run: runGUI},
+		{name: "gui", args: "[--no-open] [--browser]", summary: "open the graphical interface in a window of its own (tails-server-gui) on a desktop, else write a one-time login file for it (yours alone), print its path and open it in a browser", run: runGUI},
 		{name: "completion", args: "bash", summary: "print a shell completion script", run: runCompletion},
 		{name: "version", summary: "print the version", run: runVersion},
 		{name: "help", args: "[COMMAND [VERB]]", summary: "show this help, or a command's"},
