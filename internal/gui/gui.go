@@ -20,6 +20,10 @@
 // GET) and work without JavaScript; with it, server-sent events refresh the
 // live parts of a page.
 //
+// The desktop window (cmd/tails-server-gui) reaches the same pages over the
+// API socket instead (ServeWindow, window.go): no listener, no token, no
+// cookie; its session is bound to the window process's peer credentials.
+//
 // QR codes are drawn on the server as SVG with github.com/skip2/go-qrcode,
 // the module the CLI's share command already uses.
 package gui
