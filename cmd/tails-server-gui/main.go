@@ -94,7 +94,7 @@ func main() {
 		os.Exit(2)
 	}
 	if !gtkInit() {
-		fmt.Fprintln(os.Stderr, "tails-server-gui: cannot open the display (DISPLAY or WAYLAND_DISPLAY): run it in a desktop session, or use `tails-server gui` to open the GUI in a browser")
+		fmt.Fprintln(os.Stderr, "tails-server-gui: cannot open the display (DISPLAY or WAYLAND_DISPLAY): run it in a desktop session, or open the GUI in a browser with `tails-server gui --browser`")
 		os.Exit(1)
 	}
 	api = client.New(client.SocketPath(*socket))

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -212,6 +213,30 @@ func TestWindow(t *testing.T) {
 	if s := d.service("web"); s.State != "reachable" {
 		t.Fatalf("web is %s after nobody's window", s.State)
 	}
+	w.close()
+
+	// `tails-server gui` on this desktop opens the window (the program
+	// beside the binary), titled with the services page.
+	home := backendTempDir(t)
+	out, errOut, code := cli(t, []string{"TAILS_SERVER_SOCKET=" + d.socket, "DISPLAY=" + dpy, "HOME=" + home, "XDG_RUNTIME_DIR=" + home, "NO_AT_BRIDGE=1"}, "gui", "-o", "json")
+	var opened struct {
+		Window string
+		PID    int
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &opened) != nil || opened.PID <= 0 || opened.Window != windowBin(t) {
+		t.Fatalf("tails-server gui on a desktop: exit %d, %s\n%s", code, out, errOut)
+	}
+	defer syscall.Kill(opened.PID, syscall.SIGTERM)
+	xwininfo := testenv.RequireProgram(t, "xwininfo")
+	waitFor(t, 60*time.Second, "a window titled with the services page", func() error {
+		cmd := exec.Command(xwininfo, "-root", "-tree")
+		cmd.Env = append(os.Environ(), "DISPLAY="+dpy)
+		b, err := cmd.Output()
+		if err != nil || !strings.Contains(string(b), `"Services · Tails Server"`) {
+			return fmt.Errorf("not yet (%v)", err)
+		}
+		return nil
+	})
 }
 
 // TestWindowOpenTime: from the start of tails-server-gui to the services
