@@ -106,22 +106,33 @@ void tsg_run_script(const char *js) {
 	webkit_web_view_evaluate_javascript(view, js, -1, NULL, NULL, NULL, script_done, NULL);
 }
 
-// tsg_body reads a request's body, at most max bytes (max+1 read: too
-// large). *n is its length, -1 on a read error.
+// tsg_body reads a request's body, at most max bytes (more: *n is max+1,
+// too large). *n is its length, -1 on a read error. g_free the result.
 char *tsg_body(WebKitURISchemeRequest *req, gsize max, gssize *n) {
 	*n = 0;
 	GInputStream *in = webkit_uri_scheme_request_get_http_body(req);
 	if (in == NULL)
 		return NULL;
-	char *buf = g_malloc(max + 1);
-	gsize got = 0;
-	if (!g_input_stream_read_all(in, buf, max + 1, &got, NULL, NULL)) {
-		*n = -1;
-	} else {
-		*n = got;
+	GByteArray *buf = g_byte_array_new();
+	guint8 chunk[65536];
+	for (;;) {
+		gssize got = g_input_stream_read(in, chunk, sizeof chunk, NULL, NULL);
+		if (got < 0) {
+			*n = -1;
+			break;
+		}
+		if (got == 0) {
+			*n = buf->len;
+			break;
+		}
+		if (buf->len + got > max) {
+			*n = max + 1;
+			break;
+		}
+		g_byte_array_append(buf, chunk, got);
 	}
 	g_object_unref(in);
-	return buf;
+	return (char *)g_byte_array_free(buf, FALSE);
 }
 
 // tsg_content_type is the request's Content-Type header, or NULL.
