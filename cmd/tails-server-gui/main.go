@@ -14,7 +14,9 @@
 // client's credentials, is cached on disk), it navigates only within
 // tails-server: and opens no other window. Answers are streamed to the
 // view through a pipe as they come, so the GUI's live event streams work
-// too; a redirect of a form is followed with a refresh to its target.
+// too; a redirect of a form is followed with a refresh to its target. A
+// download (download.go) is fetched by the window and saved where the
+// user picks.
 //
 // It is cgo with WebKitGTK's C API directly rather than a Go binding
 // module: it needs a dozen calls (the scheme, its request and response,
@@ -26,7 +28,8 @@
 //
 // Test flags: --report-loads prints each finished load (milliseconds
 // since start, URI, window title) and each new window title, --script runs JavaScript in the first
-// page loaded, --exit-after-loads quits after that many loads.
+// page loaded, --exit-after-loads quits after that many loads, --save-dir
+// saves downloads there without the save dialog.
 package main
 
 import (
@@ -66,6 +69,7 @@ var (
 	script     string
 	exitAfter  int
 	loads      int
+	saveDir    string
 	// scriptRunning holds off quitting until the script's result is in.
 	scriptRunning, quitting bool
 )
@@ -80,6 +84,7 @@ func main() {
 	fs.BoolVar(&reportLoad, "report-loads", false, "test: print each finished load")
 	fs.StringVar(&script, "script", "", "test: JavaScript to run in the first page loaded")
 	fs.IntVar(&exitAfter, "exit-after-loads", 0, "test: quit after this many finished loads")
+	fs.StringVar(&saveDir, "save-dir", "", "test: save downloads into this directory, without asking")
 	width := fs.Int("width", 1024, "window width")
 	height := fs.Int("height", 720, "window height")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -118,15 +123,20 @@ func goSchemeRequest(req *C.WebKitURISchemeRequest) {
 	go func() {
 		a := serve(r)
 		a.r = r
-		scheduleFinish(uintptr(cgo.NewHandle(a)))
+		onMain(func() { finish(a) })
 	}()
 }
 
 //export goFinish
 func goFinish(h C.uintptr_t) {
 	ch := cgo.Handle(h)
-	a := ch.Value().(*answer)
+	fn := ch.Value().(func())
 	ch.Delete()
+	fn()
+}
+
+// finish hands an answer to the view, on the main thread.
+func finish(a *answer) {
 	reason := http.StatusText(a.status)
 	if reason == "" {
 		reason = "Status"
@@ -275,6 +285,7 @@ func goTitle(title *C.char) {
 		fmt.Printf("title %dms %q\n", time.Since(start).Milliseconds(), C.GoString(title))
 	}
 }
+
 
 //export goScriptDone
 func goScriptDone(result *C.char) {

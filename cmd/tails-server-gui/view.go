@@ -17,6 +17,7 @@ extern void goLoadFinished(char *uri, char *title);
 extern void goScriptDone(char *result);
 extern void goClosed(void);
 extern void goTitle(char *title);
+extern void goDownload(char *uri);
 
 static void on_scheme(WebKitURISchemeRequest *req, gpointer data) {
 	g_object_ref(req);
@@ -64,11 +65,40 @@ static void on_destroy(GtkWidget *w, gpointer data) { goClosed(); }
 
 static WebKitWebView *view;
 
+// A download (a received file, a client's .auth_private) is not left to
+// WebKit, which cannot fetch it from the scheme: the window fetches it.
+static void on_download(WebKitWebContext *c, WebKitDownload *d, gpointer data) {
+	const char *uri = webkit_uri_request_get_uri(webkit_download_get_request(d));
+	webkit_download_cancel(d);
+	goDownload((char *)uri);
+}
+
+// tsg_save_dialog asks where to save name: a path to g_free, or NULL.
+char *tsg_save_dialog(const char *name) {
+	GtkWidget *dlg = gtk_file_chooser_dialog_new("Save", window, GTK_FILE_CHOOSER_ACTION_SAVE,
+		"_Cancel", GTK_RESPONSE_CANCEL, "_Save", GTK_RESPONSE_ACCEPT, NULL);
+	gtk_file_chooser_set_do_overwrite_confirmation(GTK_FILE_CHOOSER(dlg), TRUE);
+	gtk_file_chooser_set_current_name(GTK_FILE_CHOOSER(dlg), name);
+	char *path = NULL;
+	if (gtk_dialog_run(GTK_DIALOG(dlg)) == GTK_RESPONSE_ACCEPT)
+		path = gtk_file_chooser_get_filename(GTK_FILE_CHOOSER(dlg));
+	gtk_widget_destroy(dlg);
+	return path;
+}
+
+// tsg_alert tells the user what went wrong.
+void tsg_alert(const char *msg) {
+	GtkWidget *dlg = gtk_message_dialog_new(window, GTK_DIALOG_MODAL, GTK_MESSAGE_ERROR, GTK_BUTTONS_CLOSE, "%s", msg);
+	gtk_dialog_run(GTK_DIALOG(dlg));
+	gtk_widget_destroy(dlg);
+}
+
 // tsg_open makes the window and loads uri in it.
 void tsg_open(const char *uri, int width, int height) {
 	WebKitWebContext *ctx = webkit_web_context_new_ephemeral();
 	webkit_web_context_register_uri_scheme(ctx, "tails-server", on_scheme, NULL, NULL);
 	webkit_security_manager_register_uri_scheme_as_secure(webkit_web_context_get_security_manager(ctx), "tails-server");
+	g_signal_connect(ctx, "download-started", G_CALLBACK(on_download), NULL);
 	view = WEBKIT_WEB_VIEW(g_object_new(WEBKIT_TYPE_WEB_VIEW, "web-context", ctx, NULL));
 	WebKitSettings *s = webkit_web_view_get_settings(view);
 	webkit_settings_set_enable_developer_extras(s, FALSE);
@@ -164,6 +194,7 @@ import "C"
 
 import (
 	"os"
+	"runtime/cgo"
 	"syscall"
 	"unsafe"
 )
@@ -234,7 +265,26 @@ func runScript(js string) {
 	C.tsg_run_script(cs)
 }
 
-func scheduleFinish(h uintptr) { C.tsg_schedule_finish(C.uintptr_t(h)) }
+// onMain runs fn on the main loop (from any goroutine).
+func onMain(fn func()) { C.tsg_schedule_finish(C.uintptr_t(cgo.NewHandle(fn))) }
+
+// saveDialog asks where to save name; "" when the user cancels.
+func saveDialog(name string) string {
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	p := C.tsg_save_dialog(cn)
+	if p == nil {
+		return ""
+	}
+	defer C.g_free(C.gpointer(p))
+	return C.GoString(p)
+}
+
+func alert(msg string) {
+	cm := C.CString(msg)
+	defer C.free(unsafe.Pointer(cm))
+	C.tsg_alert(cm)
+}
 
 // gtkInit starts GTK; false when there is no display to open.
 func gtkInit() bool { return C.gtk_init_check(nil, nil) != 0 }

@@ -168,8 +168,9 @@ var (
 
 // TestWindow: the window opens to the services page (its title, a
 // screenshot), enabling web from it works (the form submitted in the
-// view), and a user outside the daemon's group gets the error page that
-// names the fix.
+// view), a client's credential file downloads from it, a user outside the
+// daemon's group gets the error page that names the fix, and `tails-server
+// gui` on the desktop opens it.
 func TestWindow(t *testing.T) {
 	requireNet(t)
 	testenv.RequireRoot(t, "the window runs as user nobody too")
@@ -201,11 +202,28 @@ func TestWindow(t *testing.T) {
 	screenshot(t, dpy, "02-web-enabled")
 	w.close()
 
+	// A client's credential file, downloaded from the window, lands
+	// where asked (--save-dir stands in for the save dialog), 0600.
+	d.mustCLI("client", "add", "web", "alice")
+	want := d.mustCLI("client", "show", "web", "alice", "--format", "auth-private")
+	saveDir := t.TempDir()
+	w = openWindowAs(t, dpy, d.socket, -1, "--save-dir", saveDir, "--open", "/services/web/clients/alice", "--script", `document.getElementById("download").click(); "clicked"`)
+	m := w.await(t, 60*time.Second, "the credential file saved", regexp.MustCompile(`^(saved|save-failed) "(.*)"$`))
+	if m[1] != "saved" || m[2] != filepath.Join(saveDir, "web-alice.auth_private") {
+		t.Fatalf("download from the window: %s %s", m[1], m[2])
+	}
+	got, err := os.ReadFile(m[2])
+	fi, serr := os.Stat(m[2])
+	if err != nil || serr != nil || strings.TrimSpace(string(got)) != strings.TrimSpace(want) || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the saved credential file (%v, %v, mode %v):\n%s\nwant:\n%s", err, serr, fi.Mode(), got, want)
+	}
+	w.close()
+
 	// User nobody, not in the group: the socket refuses it, the window
 	// says so and how to fix it.
 	w = openWindowAs(t, dpy, d.socket, nobody, "--script", `document.getElementById("error").textContent + " | " + document.getElementById("hint").textContent`)
 	w.await(t, 60*time.Second, "the error page", regexp.MustCompile(`^title \d+ms "Tails Server: something went wrong"$`))
-	m := w.await(t, 30*time.Second, "the error text", scriptResult)
+	m = w.await(t, 30*time.Second, "the error text", scriptResult)
 	if !strings.Contains(m[1], "permission denied on "+d.socket) || !strings.Contains(m[1], `sudo adduser nobody `) {
 		t.Fatalf("nobody's window says: %s", m[1])
 	}
