@@ -286,7 +286,6 @@ func goTitle(title *C.char) {
 	}
 }
 
-
 //export goScriptDone
 func goScriptDone(result *C.char) {
 	if reportLoad {
