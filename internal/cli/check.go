@@ -5,10 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"tails-server/internal/catalog"
 	"tails-server/internal/conformance"
 )
 
@@ -16,7 +18,8 @@ import (
 // service description on a scratch daemon of its own (see
 // internal/conformance). It is no client of a running daemon. Exit 0 when
 // every trial passed, 1 when one failed, 2 for a description that does
-// not load.
+// not load. With -o json it prints the report whole at the end (the same
+// results), instead of a line per trial as they come.
 func runCheck(e *env, args []string) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	netDir := fs.String("network-dir", "", "the directory of a running private network (testnet up --dir DIR); default: start one and stop it after")
@@ -38,16 +41,24 @@ func runCheck(e *env, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	out := e.stdout
+	if e.output == "json" {
+		out = io.Discard // the report, whole, at the end
+	}
 	rep, err := conformance.Run(ctx, conformance.Options{
 		File: pos[0], NetworkDir: *netDir, Keep: *keep, Binary: bin,
-		Wait: *wait, Out: e.stdout, Log: e.stderr,
+		Wait: *wait, Out: out, Log: e.stderr,
 	})
 	var bad *conformance.BadInputError
 	switch {
 	case errors.As(err, &bad):
 		hint := "fix that line of the description (its format: docs/services.md)"
+		var le *catalog.LoadError
+		if !errors.As(bad, &le) || le.Line == 0 {
+			hint = "give the path of a readable NAME.yaml description (its format: docs/services.md)"
+		}
 		if bad.More > 0 {
-			hint = fmt.Sprintf("fix that line of the description (its format: docs/services.md); %d more problem(s) after it", bad.More)
+			hint += fmt.Sprintf("; %d more problem(s) after it", bad.More)
 		}
 		return &exitError{code: ExitUsage, err: bad, hint: hint}
 	case errors.Is(err, context.Canceled):
@@ -55,7 +66,13 @@ func runCheck(e *env, args []string) error {
 	case err != nil:
 		return fmt.Errorf("check: %v", err)
 	}
-	fmt.Fprintln(e.stdout, rep.Summary())
+	if e.output == "json" {
+		if err := e.print(rep); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(e.stdout, rep.Summary())
+	}
 	if !rep.OK() {
 		return exitCode(ExitFailure)
 	}

@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"tails-server/internal/catalog"
@@ -32,11 +33,8 @@ import (
 	"tails-server/internal/tor"
 )
 
-// Defaults of Options.
-const (
-	DefaultWait       = 120 * time.Second
-	DefaultEnableWait = 240 * time.Second
-)
+// DefaultWait is Options.Wait when not set.
+const DefaultWait = 120 * time.Second
 
 // Options configure Run.
 type Options struct {
@@ -53,9 +51,9 @@ type Options struct {
 	// Binary is the tails-server binary the scratch daemon runs.
 	// Required.
 	Binary string
-	// Wait bounds each proof through the onion (DefaultWait);
-	// EnableWait each enable (DefaultEnableWait; an install may run).
-	Wait, EnableWait time.Duration
+	// Wait bounds each proof through the onion, and how long enable
+	// waits for the daemon's own self-check (DefaultWait).
+	Wait time.Duration
 	// Out receives one line per trial; Log the notes around them.
 	Out, Log io.Writer
 }
@@ -80,9 +78,6 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if o.Wait <= 0 {
 		o.Wait = DefaultWait
 	}
-	if o.EnableWait <= 0 {
-		o.EnableWait = DefaultEnableWait
-	}
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -93,7 +88,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if len(errs) > 0 {
 		return nil, &BadInputError{Err: errs[0], More: len(errs) - 1}
 	}
-	dir, err := os.MkdirTemp("", "tails-check-")
+	dir, err := os.MkdirTemp(scratchBase(), "tails-check-")
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +129,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 
 	r := &run{o: o, svc: svc, sc: sc, ctl: ctl, probe: svc.ProbeOrDefault(), health: svc.DefaultProbe(),
 		pr: &prober{socks: onion.SocksAddr, refetch: func(ctx context.Context, host string) {
-			ctl.HSFetch(ctx, host)
+			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			ctl.HSFetch(fctx, host)
 		}}}
 	rep = &Report{Service: svc.Name}
 	runTrials(ctx, rep, r.trials(), o.Out)
@@ -219,4 +216,19 @@ func readCapped(path string, max int64) ([]byte, error) {
 		err = errors.New(path + " is too large")
 	}
 	return b, err
+}
+
+// scratchBase is where the scratch directory is made: /run when it is
+// root's and writable by no one else (a chrooted backend, sftp's, needs
+// every folder above its data to be so, which /tmp is not), else the
+// system's temporary directory.
+func scratchBase() string {
+	fi, err := os.Stat("/run")
+	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 || os.Geteuid() != 0 {
+		return ""
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != 0 {
+		return ""
+	}
+	return "/run"
 }

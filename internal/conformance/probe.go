@@ -26,9 +26,11 @@ type prober struct {
 	dial func(ctx context.Context, target string) (net.Conn, error)
 	// torsocks is the program a command probe runs under ("torsocks").
 	torsocks string
-	// refetch, when set, is called when tor refuses a stream to the
-	// onion: the descriptor it holds may be one published before the
-	// run's client was added, or before the service's tor restarted.
+	// refetch, when set, is called when no stream to the onion opens:
+	// the descriptor the client tor holds may be one published before
+	// the run's client was added, or before the service's tor restarted
+	// or re-added it with other introduction points, and tor asks an
+	// HSDir for a descriptor at most every 15 minutes by itself.
 	refetch func(ctx context.Context, host string)
 }
 
@@ -45,13 +47,16 @@ func (p *prober) once(ctx context.Context, pr catalog.Probe, host string) error 
 	defer cancel()
 	target := net.JoinHostPort(host, strconv.Itoa(pr.Port))
 	if len(pr.Command) > 0 {
-		return p.command(ctx, pr, host)
+		err := p.command(ctx, pr, host)
+		if err != nil && p.refetch != nil {
+			p.refetch(context.WithoutCancel(ctx), host)
+		}
+		return err
 	}
 	c, err := p.connect(ctx, target)
 	if err != nil {
-		var re *socks.ReplyError
-		if p.refetch != nil && errors.As(err, &re) {
-			p.refetch(ctx, host)
+		if p.refetch != nil {
+			p.refetch(context.WithoutCancel(ctx), host)
 		}
 		return fmt.Errorf("no stream to port %d: %w", pr.Port, err)
 	}

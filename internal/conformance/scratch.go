@@ -145,3 +145,23 @@ func (s *scratch) logTail(n int) string {
 	}
 	return oneLine(strings.Join(lines, " | "))
 }
+
+// lastExit is how the service's backend last exited, from the daemon's
+// log ("exit status 3"), or "": the API reports no backend after a start
+// that failed.
+func (s *scratch) lastExit(service string) string {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return ""
+	}
+	how := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.Contains(l, `msg="backend exited"`) || !strings.Contains(l, " service="+service+" ") {
+			continue
+		}
+		if _, v, ok := strings.Cut(l, ` how="`); ok {
+			how, _, _ = strings.Cut(v, `"`)
+		}
+	}
+	return how
+}

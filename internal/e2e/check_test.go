@@ -72,8 +72,8 @@ func TestCheck(t *testing.T) {
 		file, trial, why string
 	}{
 		// The daemon's health check finds nothing on the port it gave.
-		{"wrongport.yaml", "FAIL enable: ", "health"},
-		{"exits.yaml", "FAIL enable: ", "exit"},
+		{"wrongport.yaml", "FAIL enable: ", "did not pass its health check within 10s"},
+		{"exits.yaml", "FAIL enable: ", "(the backend exited: exit status 3)"},
 		{"nomatch.yaml", "FAIL probe http GET / on onion port 80: ", "does not match Edition none"},
 	}
 	for _, b := range broken {

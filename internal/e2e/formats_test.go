@@ -23,15 +23,17 @@ import (
 // TestHostileValuesEveryFormat sets option values built to break out of a
 // config file (newline, quotes, template and shell syntax, a NUL) on a
 // service whose backend reads them back with real consumers: sh sources
-// a shell file, lua5.4 runs a Lua file, lighttpd parses its conf and sends
-// the value as a header; the YAML and XML files are parsed here. Each
-// value is either refused with a one-line error that leaves the old value
-// and config in place, or it lands escaped: the backend starts, reads back
-// exactly the value, the file keeps its directives, and nothing ran.
+// a shell file, lua5.4 runs a Lua file, php includes a PHP file, lighttpd
+// parses its conf and sends the value as a header; the YAML and XML
+// files are parsed here. Each value is either refused with a one-line
+// error that leaves the old value and config in place, or it lands
+// escaped: the backend starts, reads back exactly the value, the file
+// keeps its directives, and nothing ran.
 func TestHostileValuesEveryFormat(t *testing.T) {
 	requireNet(t)
 	testenv.RequireProgram(t, "lighttpd")
 	testenv.RequireProgram(t, "lua5.4")
+	testenv.RequireProgram(t, "php")
 	tmp := backendTempDir(t)
 	catDir := filepath.Join(tmp, "catalog.d")
 	os.MkdirAll(catDir, 0o755)
@@ -54,7 +56,7 @@ func TestHostileValuesEveryFormat(t *testing.T) {
 	read := func(format string) (string, error) {
 		local := "http://" + d.service("formats").Details.LocalAddress
 		switch format {
-		case "shell", "lua":
+		case "shell", "lua", "php":
 			resp, err := http.Get(local + "/" + format)
 			if err != nil {
 				return "", err
@@ -116,7 +118,7 @@ func TestHostileValuesEveryFormat(t *testing.T) {
 		`"..os.execute("touch ` + mark + `").."`, "</value><value>2</value>", "a&amp;b<!--", "nul\x00x",
 		`back\slash\`, "ünïcødé ☃", "\ncr\r\n",
 	}
-	for _, format := range []string{"shell", "lua", "conf", "yaml", "xml"} {
+	for _, format := range []string{"shell", "lua", "conf", "yaml", "xml", "php"} {
 		t.Run(format, func(t *testing.T) {
 			refused := 0
 			for _, v := range values {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	osuser "os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -260,9 +261,31 @@ func TestServiceWiki(t *testing.T) {
 		})
 	})
 
+	t.Run("admin account", func(t *testing.T) {
+		_, stderr, code := s.d.in(t).cli("set-option", "wiki", "admin-name", "Ann Smith")
+		wantOneLineError(t, stderr, code, 1, "use 1 to 64 lower-case letters")
+		newPassword := `new:pass\word #x'"?>`
+		s.set(t, "admin-password", newPassword)
+		s.prove(t, "the admin logs in with the new password", func(net.Conn) error {
+			return newWikiBrowser(t, s.client.tor.SocksAddr, s.addr).login(admin, newPassword)
+		})
+		if err := newWikiBrowser(t, s.client.tor.SocksAddr, s.addr).login(admin, password); err == nil {
+			t.Fatal("the old admin password still logs in")
+		}
+		password = newPassword
+	})
+
 	t.Run("kill -9", func(t *testing.T) {
 		s.kill9(t)
 		s.prove(t, "the page after the restart of lighttpd", func(net.Conn) error { return wantRaw(visitor, "notes", text) })
+		// The killed lighttpd's php-cgi went with it: one master and its
+		// two children are left, the new ones.
+		waitFor(t, 15*time.Second, "no php-cgi left over", func() error {
+			if n := userProcesses(t, "tails-server-wiki", "php-cgi"); n != 3 {
+				return fmt.Errorf("%d php-cgi processes of tails-server-wiki, want 3", n)
+			}
+			return nil
+		})
 	})
 
 	t.Run("daemon restart", func(t *testing.T) {
@@ -320,6 +343,38 @@ func phpLint(t *testing.T, php string, s *catalogSvc, files ...string) {
 			t.Fatalf("php -l %s: %v\n%s", f, err, out)
 		}
 	}
+}
+
+// userProcesses counts the live processes of user named comm.
+func userProcesses(t *testing.T, user, comm string) int {
+	t.Helper()
+	u, err := osuser.Lookup(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		c, err1 := os.ReadFile(filepath.Join(d, "comm"))
+		st, err2 := os.ReadFile(filepath.Join(d, "status"))
+		if err1 != nil || err2 != nil || strings.TrimSpace(string(c)) != comm {
+			continue
+		}
+		uid, zombie := "", false
+		for _, l := range strings.Split(string(st), "\n") {
+			f := strings.Fields(l)
+			switch {
+			case len(f) > 1 && f[0] == "Uid:":
+				uid = f[1]
+			case len(f) > 1 && f[0] == "State:":
+				zombie = f[1] == "Z"
+			}
+		}
+		if uid == u.Uid && !zombie {
+			n++
+		}
+	}
+	return n
 }
 
 // readServiceFile reads a file of the service's data folder.

@@ -53,7 +53,6 @@ type counts struct {
 	path   string // the counts file, or "" to keep them in memory
 	shared string // the shared folder
 	files  map[string]fileCount
-	err    error // the last error writing the file
 }
 
 // loadCounts reads the counts kept in path, if any. A missing file is no
@@ -83,24 +82,36 @@ func loadCounts(path, shared string) (*counts, error) {
 	return c, nil
 }
 
-// add counts one complete download of the version fi of the shared file
-// name, and keeps the counts.
-func (c *counts) add(name string, fi fs.FileInfo) {
+// ReadDownloads returns the download counts kept in the counts file path
+// (Config.CountsFile) of the files now in the shared folder, as
+// Handler.Downloads does, for a share that is not running.
+func ReadDownloads(path, shared string) map[string]int64 {
+	c, _ := loadCounts(path, shared)
+	return c.current()
+}
+
+// add counts one complete download of each file (a version of a shared
+// file, by its path), and keeps the counts: one write for them all.
+func (c *counts) add(files ...zipped) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	fc, ok := c.files[name]
-	if !ok || !fc.is(fi) {
-		fc = fileCount{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
-	}
-	fc.Downloads++
-	if !ok && len(c.files) >= MaxCounted {
-		c.prune()
-		if len(c.files) >= MaxCounted {
-			return
+	for _, f := range files {
+		fc, ok := c.files[f.name]
+		if !ok || !fc.is(f.fi) {
+			fc = fileCount{Size: f.fi.Size(), ModTime: f.fi.ModTime().UnixNano()}
 		}
+		fc.Downloads++
+		if !ok && len(c.files) >= MaxCounted {
+			c.prune()
+			if len(c.files) >= MaxCounted {
+				continue
+			}
+		}
+		c.files[f.name] = fc
 	}
-	c.files[name] = fc
-	c.err = c.save()
+	// Counts that cannot be written (a full disk) stay in memory, and
+	// the next complete download writes them again.
+	c.save()
 }
 
 // prune drops the counts of files that are not there any more, or are

@@ -328,6 +328,9 @@ func TestStopDrains(t *testing.T) {
 			if d := at.Sub(began); keepOpen && d < time.Second || !keepOpen && d > time.Second {
 				t.Errorf("keep open %v: OnAutoStop %v after", keepOpen, d)
 			}
+			if dr := srv.Drained(); dr == nil || dr.Closed == keepOpen {
+				t.Errorf("keep open %v: drained %+v", keepOpen, dr)
+			}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("keep open %v: OnAutoStop not called", keepOpen)
 		}
@@ -345,5 +348,30 @@ func TestCountsFileContent(t *testing.T) {
 	want := `{"files":{"hello.txt":{"downloads":1,"size":13,"mtime_ns":` + strconv.FormatInt(fi.ModTime().UnixNano(), 10) + `}}}`
 	if string(b) != want {
 		t.Errorf("counts file %s, want %s", b, want)
+	}
+}
+
+// TestCountsFileNoLinks: a counts file that is a symlink is not read
+// through, and the next write replaces the link itself, leaving its
+// target untouched; names that could leave the folder are dropped.
+func TestCountsFileNoLinks(t *testing.T) {
+	f := newFixture(t)
+	target := filepath.Join(f.dir, "secret.txt")
+	p := filepath.Join(f.dir, "counts")
+	if err := os.Symlink(target, p); err != nil {
+		t.Fatal(err)
+	}
+	h := f.handler(t, ModeShare, func(c *Config) { c.CountsFile = p })
+	get(t, h, "/files/hello.txt")
+	if b, _ := os.ReadFile(target); string(b) != "outside the share" {
+		t.Fatalf("the link's target was written: %q", b)
+	}
+	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("counts file after the write: %v %v", fi, err)
+	}
+	os.WriteFile(p, []byte(`{"files":{"../secret.txt":{"downloads":5},"/etc/passwd":{"downloads":5},"hello.txt":{"downloads":7,"size":13,"mtime_ns":1}}}`), 0o600)
+	c, err := loadCounts(p, f.shared)
+	if err != nil || len(c.files) != 1 {
+		t.Fatalf("hostile names kept: %v %v", c.files, err)
 	}
 }

@@ -39,8 +39,20 @@ func (c *conn) close() { c.once.Do(func() { close(c.closed) }) }
 
 type connKey struct{}
 
-// ConnContext puts the connection's tracker in its requests' contexts.
+// sendBuffer is the kernel's send buffer of each connection. Left to
+// itself, Linux grows it to megabytes on loopback, where tor reads from:
+// a download would then look done, in the history and the progress, while
+// most of it still waits in buffers. Kept small, what the handler has
+// written is what tor has taken (tor then holds at most its stream
+// window, some hundred KiB), at no cost in speed on loopback.
+const sendBuffer = 128 << 10
+
+// ConnContext puts the connection's tracker in its requests' contexts,
+// and bounds its send buffer.
 func (h *Handler) ConnContext(ctx context.Context, nc net.Conn) context.Context {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(sendBuffer)
+	}
 	c := &conn{closed: make(chan struct{})}
 	h.conns.mu.Lock()
 	if h.conns.open == nil {
@@ -90,7 +102,9 @@ func (h *Handler) downloaded(r *http.Request) {
 		h.stopped.Store(true)
 		c, _ := r.Context().Value(connKey{}).(*conn)
 		go func() {
-			h.drain(c)
+			began := time.Now()
+			closed := h.drain(c)
+			h.drained.Store(&Drain{Took: time.Since(began), Closed: closed})
 			if h.cfg.OnAutoStop != nil {
 				h.cfg.OnAutoStop()
 			}
@@ -98,18 +112,34 @@ func (h *Handler) downloaded(r *http.Request) {
 	})
 }
 
-// drain waits until c is closed, at most the drain timeout.
-func (h *Handler) drain(c *conn) {
+// drain waits until c is closed, at most the drain timeout, and reports
+// whether it was.
+func (h *Handler) drain(c *conn) bool {
 	if c == nil {
-		return // not served through a tracking server (a test recorder)
+		return false // not served through a tracking server (a test recorder)
 	}
 	t := time.NewTimer(h.cfg.DrainTimeout)
 	defer t.Stop()
 	select {
 	case <-c.closed:
+		return true
 	case <-t.C:
+		return false
 	}
 }
+
+// Drain is how the end of a share waited for its last download.
+type Drain struct {
+	// Took is how long the wait lasted.
+	Took time.Duration
+	// Closed is true when the download's connection closed, false when
+	// the drain timeout ran out first.
+	Closed bool
+}
+
+// Drained returns how the share's end waited for its last download, or
+// nil while it has not ended (or is still waiting).
+func (h *Handler) Drained() *Drain { return h.drained.Load() }
 
 // ShareDownloads is the number of complete downloads of the share (files
 // and archives, each once) since the handler started.

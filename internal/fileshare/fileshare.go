@@ -116,6 +116,7 @@ type Handler struct {
 	hist           *History
 	shareDownloads atomic.Int64
 	conns          conns
+	drained        atomic.Pointer[Drain]
 }
 
 // NewHandler checks cfg, creates the folders it names if missing, and

@@ -66,7 +66,7 @@ func (h *Handler) file(w http.ResponseWriter, r *http.Request, raw string) {
 		return
 	}
 	if complete = r.Method == http.MethodGet && reachedEnd(cw, fi.Size()); complete {
-		h.counts.add(name, fi)
+		h.counts.add(zipped{name: name, fi: fi})
 		h.downloaded(r)
 	}
 }
@@ -208,9 +208,7 @@ func (h *Handler) zip(w http.ResponseWriter, r *http.Request, raw string) {
 		return
 	}
 	complete = true
-	for _, f := range *z.added {
-		h.counts.add(f.name, f.fi)
-	}
+	h.counts.add(*z.added...)
 	h.downloaded(r)
 }
 
@@ -226,8 +224,8 @@ type zipper struct {
 	added     *[]zipped // the files written whole, for their counts
 }
 
-// zipped is a file written into an archive: its path in the shared
-// folder and the version written.
+// zipped is a file downloaded whole (alone or in an archive): its path
+// in the shared folder and the version written.
 type zipped struct {
 	name string
 	fi   fs.FileInfo

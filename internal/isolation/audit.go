@@ -145,6 +145,12 @@ func (a *Auditor) Run(ctx context.Context) (*apitype.IsolationAudit, error) {
 		if ctx.Err() != nil {
 			break
 		}
+		var fe *tor.FilteredError
+		if errors.As(err, &fe) {
+			// Retrying gets the same answer, at once, for ever.
+			return nil, fmt.Errorf("the control port filter refused %s: it does not let the audit watch tor's streams and circuits "+
+				"(on Tails, onion-grater's profile for tails-server leaves them out on purpose; audit a tor you control with --control)", fe.Command)
+		}
 		lost = time.Now()
 		a.note(fmt.Sprintf("control connection to tor lost (%s); reconnecting", oneLine(err)))
 	}

@@ -34,15 +34,7 @@ func (m *Manager) ListFiles(service, folder string, received bool) (apitype.File
 	out := apitype.FileList{Service: service, Folder: f.def.Name, Kind: f.def.Kind, Files: []apitype.File{}}
 	var counts map[string]int64
 	if f.def.Kind == catalog.ContentOffered {
-		f.s.mu.Lock()
-		dc, ok := f.s.backend.(downloadCounter)
-		f.s.mu.Unlock()
-		if ok {
-			counts = dc.Downloads()
-			if counts == nil {
-				counts = map[string]int64{}
-			}
-		}
+		counts = downloadCounts(f)
 	}
 	root, err := os.OpenRoot(f.abs())
 	if errors.Is(err, fs.ErrNotExist) {

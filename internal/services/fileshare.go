@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 
+	"tails-server/internal/catalog"
 	"tails-server/internal/fileshare"
 )
 
@@ -116,6 +117,28 @@ func startFileshare(dataDir, listen string, port int, values map[string]string) 
 	return b, nil
 }
 
+// downloadCounts returns the download counts of an offered folder's
+// files: its backend's, or for a built-in fileshare that is not running,
+// those it kept; nil when the service counts none.
+func downloadCounts(f *folderRef) map[string]int64 {
+	f.s.mu.Lock()
+	dc, ok := f.s.backend.(downloadCounter)
+	f.s.mu.Unlock()
+	var counts map[string]int64
+	switch {
+	case ok:
+		counts = dc.Downloads()
+	case f.s.def.Backend.Builtin == catalog.BuiltinFileshare:
+		counts = fileshare.ReadDownloads(filepath.Join(f.data, countsFile), f.abs())
+	default:
+		return nil
+	}
+	if counts == nil {
+		counts = map[string]int64{}
+	}
+	return counts
+}
+
 // hookBackend connects a started backend to the manager: fileshare's
 // auto-stop disables the service, and its transfer history goes on from
 // the previous backend's. Call with s.mu held.
@@ -135,7 +158,13 @@ func (m *Manager) autoStop(s *service, b *builtinFileshare) {
 	if !current {
 		return
 	}
-	m.log.Info("share ended after its last allowed download", "service", s.def.Name, "downloads", b.ShareDownloads())
+	args := []any{"service", s.def.Name, "downloads", b.ShareDownloads()}
+	if dr := b.Drained(); dr != nil {
+		// Whether the last download's connection closed before the onion
+		// goes, or the drain timeout ran out.
+		args = append(args, "drained", dr.Closed, "drain_ms", dr.Took.Milliseconds())
+	}
+	m.log.Info("share ended after its last allowed download", args...)
 	if _, err := m.disable(context.Background(), s.def.Name, b.why); err != nil {
 		m.log.Warn("auto-stop: disabling", "service", s.def.Name, "err", err)
 	}

@@ -77,6 +77,17 @@ func TestFileshareCountsAndHistory(t *testing.T) {
 			t.Errorf("transfer %+v", tr)
 		}
 	}
+	// Stopped, its counts still show, and its history stays.
+	b.Close()
+	s.mu.Lock()
+	s.backend = nil
+	s.mu.Unlock()
+	if l, err := m.ListFiles("fileshare", "", false); err != nil || len(l.Files) != 1 || l.Files[0].Downloads == nil || *l.Files[0].Downloads != 2 {
+		t.Fatalf("files list of the stopped share: %+v %v", l, err)
+	}
+	if tr, _ := m.Transfers("fileshare"); len(tr.History) != 2 || len(tr.InProgress) != 0 {
+		t.Fatalf("transfers of the stopped share: %+v", tr)
+	}
 	if _, err := m.Transfers("web"); err == nil || !strings.Contains(err.Error(), "web records no transfers") {
 		t.Errorf("transfers of web: %v", err)
 	}

@@ -13,7 +13,9 @@
 // into several, no quote or backslash inside values we quote, keys, flags
 // and event names matched against strict patterns, ports in 1..65535 and
 // onion addresses checked with package onionkey. A refusal is an *ArgError
-// naming the argument (and never quoting a secret).
+// naming the argument (and never quoting a secret). An error reply is a
+// *ReplyError; a control-port filter's refusal ("510 Command filtered",
+// Tails' onion-grater) is a *FilteredError that can carry a hint.
 //
 // A Conn is safe for concurrent use. One reader goroutine reads everything
 // tor sends: replies go to the commands waiting for them, in order;
@@ -41,10 +43,13 @@ type Conn struct {
 
 	writeMu sync.Mutex // held while writing a command and queueing its waiter
 
-	mu      sync.Mutex // guards pending, err, pinfo
+	mu      sync.Mutex // guards pending, err, pinfo, filterHint, filterReport
 	pending []chan result
 	err     error
 	pinfo   *ProtocolInfo
+
+	filterHint   string               // see OnFiltered
+	filterReport func(*FilteredError) // see OnFiltered
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -231,14 +236,15 @@ func (c *Conn) write(ctx context.Context, s string) error {
 	return err
 }
 
-// do sends a command and turns an error reply into a *ReplyError.
+// do sends a command and turns an error reply into a *ReplyError, or a
+// *FilteredError when a control-port filter refused the command.
 func (c *Conn) do(ctx context.Context, line string) (*reply, error) {
 	r, err := c.roundTrip(ctx, line)
 	if err != nil {
 		return nil, err
 	}
 	if err := replyErr(r); err != nil {
-		return nil, err
+		return nil, c.filtered(line, err)
 	}
 	return r, nil
 }

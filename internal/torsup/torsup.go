@@ -81,6 +81,9 @@ type Config struct {
 type Supervisor struct {
 	cfg    Config
 	moveMu sync.Mutex // held while the DataDirectory moves
+	// filterSaid holds the commands a control-port filter refused that
+	// were logged (see watchFilter).
+	filterSaid sync.Map
 
 	mu     sync.Mutex
 	status apitype.Tor
@@ -428,6 +431,7 @@ func (s *Supervisor) attach(ctx context.Context) (*tor.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to tor's control port %s: %w", s.cfg.Control, err)
 	}
+	watchFilter(c, s.cfg.Log, &s.filterSaid)
 	if err := c.Authenticate(dctx, s.cfg.Password); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("authenticating to tor's control port %s: %w", s.cfg.Control, err)
