@@ -5,11 +5,13 @@
 #   scripts/deps.sh test   what `make test` needs: tor, curl, the catalog's
 #                          servers and clients (dokuwiki with php-cgi and
 #                          php-cli), chromium, zsh and fish (completion
-#                          tests), groff and man-db (man page), staticcheck,
-#                          and what the package test uses (lintian,
-#                          debootstrap, systemd-analyze)
-#                          and for `make bench` onionshare-cli (the
-#                          benchmark of fileshare against OnionShare)
+#                          tests), groff and man-db (man page), WebKitGTK
+#                          4.1 (to build and run the window), Xvfb,
+#                          ImageMagick and x11-utils (its test), staticcheck,
+#                          what the package test uses (lintian,
+#                          debootstrap, systemd-analyze), and for
+#                          `make bench` onionshare-cli (the benchmark of
+#                          fileshare against OnionShare)
 # Fails (non-zero) if something cannot be installed: with CI=true the tests
 # must never turn a missing dependency into a skip.
 set -euo pipefail
@@ -24,7 +26,8 @@ if [ "$what" = test ]; then
 		[sshd]=openssh-server [sftp]=openssh-client [ssh-keygen]=openssh-client [prosody]=prosody [prosodyctl]=prosody [ngircd]=ngircd
 		[openssl]=openssl [unzip]=unzip [zsh]=zsh [fish]=fish [groff]=groff [man]=man-db [strace]=strace [php-cgi]=php-cgi [php]=php-cli
 		[lintian]=lintian [debootstrap]=debootstrap [systemd-analyze]=systemd
-		[onionshare-cli]=onionshare-cli)
+		[onionshare-cli]=onionshare-cli
+		[Xvfb]=xvfb [import]=imagemagick [identify]=imagemagick [xwininfo]=x11-utils [pkg-config]=pkg-config)
 fi
 
 missing=()
@@ -34,7 +37,8 @@ done
 # Packages without a program to look for: file -> Debian package.
 declare -A files=()
 if [ "$what" = test ]; then
-	files+=([/usr/share/dokuwiki/doku.php]=dokuwiki)
+	files+=([/usr/share/dokuwiki/doku.php]=dokuwiki
+		[/usr/include/webkitgtk-4.1/webkit2/webkit2.h]=libwebkit2gtk-4.1-dev)
 fi
 for f in "${!files[@]}"; do
 	[ -e "$f" ] || missing+=("${files[$f]}")
