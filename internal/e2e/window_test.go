@@ -74,7 +74,7 @@ type window struct {
 
 // openWindow starts the window on display dpy for the daemon at socket;
 // uid -1 runs it as root, else as that uid with no groups.
-func openWindowAs(t *testing.T, dpy, socket string, uid int, args ...string) *window {
+func openWindowAs(t testing.TB, dpy, socket string, uid int, args ...string) *window {
 	t.Helper()
 	home := filepath.Join(backendTempDir(t), "home")
 	if err := os.Mkdir(home, 0o700); err != nil {
@@ -117,7 +117,7 @@ func (w *window) close() {
 }
 
 // await returns the first line (from now on) matching re, or fails.
-func (w *window) await(t *testing.T, limit time.Duration, what string, re *regexp.Regexp) []string {
+func (w *window) await(t testing.TB, limit time.Duration, what string, re *regexp.Regexp) []string {
 	t.Helper()
 	deadline := time.After(limit)
 	for {
@@ -257,29 +257,33 @@ func TestWindow(t *testing.T) {
 	})
 }
 
-// TestWindowOpenTime: from the start of tails-server-gui to the services
+// BenchmarkWindowOpen: from the start of tails-server-gui to the services
 // page loaded (load-changed FINISHED) with the daemon already answering,
-// ten times under Xvfb; the median must be under a second (issue 14).
-func TestWindowOpenTime(t *testing.T) {
-	requireNet(t)
-	windowBin(t)
-	dpy := startXvfb(t)
-	tmp := backendTempDir(t)
-	d := startDaemon(t, filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock"))
-	loaded := regexp.MustCompile(`^loaded (\d+)ms uri=tails-server://gui/ `)
-	var ms []int
-	for i := 0; i < 10; i++ {
-		start := time.Now()
-		w := openWindowAs(t, dpy, d.socket, -1, "--exit-after-loads", "1")
-		w.await(t, 60*time.Second, "the services page", loaded)
-		ms = append(ms, int(time.Since(start).Milliseconds()))
-		w.cmd.Wait()
+// ten times under Xvfb; it reports the median (issue 14's target: under
+// a second).
+//
+//	go test -run '^$' -bench BenchmarkWindowOpen -benchtime 1x ./internal/e2e
+func BenchmarkWindowOpen(b *testing.B) {
+	if tnet == nil {
+		b.Fatal("no private network: run `make bench`")
 	}
-	sorted := append([]int(nil), ms...)
-	sort.Ints(sorted)
-	median := (sorted[4] + sorted[5]) / 2
-	t.Logf("window to the services page: median %d ms of 10 (min %d, max %d): %v", median, sorted[0], sorted[9], ms)
-	if median >= 1000 {
-		t.Errorf("the window took %d ms (median of 10) to show the services page; issue 14 asks under 1 s", median)
+	windowBin(b)
+	dpy := startXvfb(b)
+	d := benchDaemon(b)
+	loaded := regexp.MustCompile(`^loaded (\d+)ms uri=tails-server://gui/ `)
+	for b.Loop() {
+		var ms []int
+		for i := 0; i < 10; i++ {
+			start := time.Now()
+			w := openWindowAs(b, dpy, d.socket, -1, "--exit-after-loads", "1")
+			w.await(b, 60*time.Second, "the services page", loaded)
+			ms = append(ms, int(time.Since(start).Milliseconds()))
+			w.cmd.Wait()
+		}
+		sorted := append([]int(nil), ms...)
+		sort.Ints(sorted)
+		median := (sorted[4] + sorted[5]) / 2
+		b.Logf("window to the services page: median %d ms of 10 (min %d, max %d): %v", median, sorted[0], sorted[9], ms)
+		b.ReportMetric(float64(median), "ms/open")
 	}
 }
