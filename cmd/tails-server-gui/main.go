@@ -48,6 +48,7 @@ import (
 	"runtime/cgo"
 	"strings"
 	"time"
+	"unsafe"
 
 	"tails-server/internal/client"
 )
@@ -120,6 +121,29 @@ type answer struct {
 //export goSchemeRequest
 func goSchemeRequest(req *C.WebKitURISchemeRequest) {
 	r := readRequest(req)
+	if mt, _, _ := mime.ParseMediaType(r.ctype); mt == "multipart/form-data" {
+		// WebKitGTK 2.50 crashes reading the body of a form with a
+		// file through a custom scheme: refused, never read.
+		r.upload = true
+		go func() {
+			a := serve(r)
+			a.r = r
+			onMain(func() { finish(a) })
+		}()
+		return
+	}
+	pending[req] = r
+	readBody(req)
+}
+
+// pending are the requests whose body is being read (main thread only).
+var pending = map[*C.WebKitURISchemeRequest]*request{}
+
+//export goBody
+func goBody(req *C.WebKitURISchemeRequest, data unsafe.Pointer, n C.gssize) {
+	r := pending[req]
+	delete(pending, req)
+	r.setBody(data, n)
 	go func() {
 		a := serve(r)
 		a.r = r
@@ -162,6 +186,10 @@ func serve(r *request) *answer {
 	u, err := url.Parse(r.uri)
 	if err != nil || u.Host != "gui" {
 		return page(http.StatusNotFound, "There is no such page.", "This window shows only Tails Server's own pages.")
+	}
+	if r.upload {
+		return page(http.StatusNotImplemented, "Files cannot be sent from this window yet.",
+			"Add them with \"tails-server files add\", or open the GUI in a browser with \"tails-server gui --browser\".")
 	}
 	if r.tooBig {
 		return page(http.StatusRequestEntityTooLarge, "What you sent is too large.", fmt.Sprintf("Send at most %d MiB at once.", maxBody>>20))

@@ -12,6 +12,7 @@ package main
 #include <gio/gunixinputstream.h>
 
 extern void goSchemeRequest(WebKitURISchemeRequest *req);
+extern void goBody(WebKitURISchemeRequest *req, void *data, gssize n);
 extern void goFinish(uintptr_t h);
 extern void goLoadFinished(char *uri, char *title);
 extern void goScriptDone(char *result);
@@ -136,33 +137,34 @@ void tsg_run_script(const char *js) {
 	webkit_web_view_evaluate_javascript(view, js, -1, NULL, NULL, NULL, script_done, NULL);
 }
 
-// tsg_body reads a request's body, at most max bytes (more: *n is max+1,
-// too large). *n is its length, -1 on a read error. g_free the result.
-char *tsg_body(WebKitURISchemeRequest *req, gsize max, gssize *n) {
-	*n = 0;
+typedef struct {
+	WebKitURISchemeRequest *req;
+	GOutputStream *out;
+} body_read;
+
+static void body_done(GObject *src, GAsyncResult *res, gpointer p) {
+	body_read *b = p;
+	gssize n = g_output_stream_splice_finish(G_OUTPUT_STREAM(src), res, NULL);
+	goBody(b->req, g_memory_output_stream_get_data(G_MEMORY_OUTPUT_STREAM(b->out)), n);
+	g_object_unref(b->out);
+	g_free(b);
+}
+
+// tsg_read_body reads a request's body asynchronously (a form with a file
+// is a stream the main loop feeds), then calls goBody: n is its length, -1
+// on a read error; NULL and 0 without a body.
+void tsg_read_body(WebKitURISchemeRequest *req) {
 	GInputStream *in = webkit_uri_scheme_request_get_http_body(req);
-	if (in == NULL)
-		return NULL;
-	GByteArray *buf = g_byte_array_new();
-	guint8 chunk[65536];
-	for (;;) {
-		gssize got = g_input_stream_read(in, chunk, sizeof chunk, NULL, NULL);
-		if (got < 0) {
-			*n = -1;
-			break;
-		}
-		if (got == 0) {
-			*n = buf->len;
-			break;
-		}
-		if (buf->len + got > max) {
-			*n = max + 1;
-			break;
-		}
-		g_byte_array_append(buf, chunk, got);
+	if (in == NULL) {
+		goBody(req, NULL, 0);
+		return;
 	}
+	body_read *b = g_new0(body_read, 1);
+	b->req = req;
+	b->out = g_memory_output_stream_new_resizable();
+	g_output_stream_splice_async(b->out, in, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
+		G_PRIORITY_DEFAULT, NULL, body_done, b);
 	g_object_unref(in);
-	return (char *)g_byte_array_free(buf, FALSE);
 }
 
 // tsg_content_type is the request's Content-Type header, or NULL.
@@ -207,9 +209,11 @@ type request struct {
 	ctype  string
 	body   []byte
 	tooBig bool
+	upload bool // a multipart form (files), refused
 }
 
-// readRequest reads what the view asks, on the main thread.
+// readRequest reads what the view asks, on the main thread; its body
+// comes later (readBody, then goBody).
 func readRequest(req *C.WebKitURISchemeRequest) *request {
 	r := &request{req: req,
 		method: C.GoString(C.webkit_uri_scheme_request_get_http_method(req)),
@@ -220,17 +224,19 @@ func readRequest(req *C.WebKitURISchemeRequest) *request {
 	if ct := C.tsg_content_type(req); ct != nil {
 		r.ctype = C.GoString(ct)
 	}
-	var n C.gssize
-	buf := C.tsg_body(req, C.gsize(maxBody), &n)
-	if buf != nil {
-		if n > maxBody || n < 0 {
-			r.tooBig = true
-		} else {
-			r.body = C.GoBytes(unsafe.Pointer(buf), C.int(n))
-		}
-		C.g_free(C.gpointer(buf))
-	}
 	return r
+}
+
+func readBody(req *C.WebKitURISchemeRequest) { C.tsg_read_body(req) }
+
+// setBody keeps the body read (data, n bytes; n < 0: a read error).
+func (r *request) setBody(data unsafe.Pointer, n C.gssize) {
+	switch {
+	case n < 0 || n > maxBody:
+		r.tooBig = true
+	case data != nil:
+		r.body = C.GoBytes(data, C.int(n))
+	}
 }
 
 // respond answers the view, on the main thread: the body is what is

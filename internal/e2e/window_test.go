@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,9 +66,10 @@ func startXvfb(t testing.TB) string {
 // window is a running tails-server-gui, reporting its loads, titles and
 // script results line by line.
 type window struct {
-	cmd   *exec.Cmd
-	lines chan string
-	seen  []string
+	cmd    *exec.Cmd
+	lines  chan string
+	seen   []string
+	stderr syncBuffer
 }
 
 // openWindow starts the window on display dpy for the daemon at socket;
@@ -93,11 +93,11 @@ func openWindowAs(t testing.TB, dpy, socket string, uid int, args ...string) *wi
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = io.Discard
+	w := &window{cmd: cmd, lines: make(chan string, 100)}
+	cmd.Stderr = &w.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w := &window{cmd: cmd, lines: make(chan string, 100)}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -124,14 +124,15 @@ func (w *window) await(t testing.TB, limit time.Duration, what string, re *regex
 		select {
 		case l, ok := <-w.lines:
 			if !ok {
-				t.Fatalf("the window ended before %s; it said:\n%s", what, strings.Join(w.seen, "\n"))
+				w.cmd.Wait()
+				t.Fatalf("the window ended (%v) before %s; it said:\n%s\nstderr:\n%s", w.cmd.ProcessState, what, strings.Join(w.seen, "\n"), w.stderr.String())
 			}
 			w.seen = append(w.seen, l)
 			if m := re.FindStringSubmatch(l); m != nil {
 				return m
 			}
 		case <-deadline:
-			t.Fatalf("no %s in %v; the window said:\n%s", what, limit, strings.Join(w.seen, "\n"))
+			t.Fatalf("no %s in %v; the window said:\n%s\nstderr:\n%s", what, limit, strings.Join(w.seen, "\n"), w.stderr.String())
 		}
 	}
 }
@@ -168,7 +169,8 @@ var (
 
 // TestWindow: the window opens to the services page (its title, a
 // screenshot), enabling web from it works (the form submitted in the
-// view), a client's credential file downloads from it, a user outside the
+// view), an upload from it is refused without harm, a client's
+// credential file downloads from it, a user outside the
 // daemon's group gets the error page that names the fix, and `tails-server
 // gui` on the desktop opens it.
 func TestWindow(t *testing.T) {
@@ -216,6 +218,25 @@ func TestWindow(t *testing.T) {
 	fi, serr := os.Stat(m[2])
 	if err != nil || serr != nil || strings.TrimSpace(string(got)) != strings.TrimSpace(want) || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("the saved credential file (%v, %v, mode %v):\n%s\nwant:\n%s", err, serr, fi.Mode(), got, want)
+	}
+	w.close()
+
+	// A file picked in the view is refused (WebKitGTK cannot hand over
+	// the body of a form with a file through the scheme): the window
+	// stays, nothing is added.
+	upload := `var f = document.querySelector("form[data-upload]"); var dt = new DataTransfer();
+dt.items.add(new File(["hello from the window\n"], "window.txt", {type: "text/plain"}));
+f.querySelector("input[type=file]").files = dt.files; f.requestSubmit(); "sent"`
+	w = openWindowAs(t, dpy, d.socket, -1, "--open", "/services/web", "--script", upload)
+	if m := w.await(t, 60*time.Second, "the upload's script", scriptResult); m[1] != "sent" {
+		t.Fatalf("the upload script: %s", m[1])
+	}
+	time.Sleep(3 * time.Second)
+	if err := w.cmd.Process.Signal(syscall.Signal(0)); err != nil || strings.Contains(w.stderr.String(), "SIGSEGV") {
+		t.Fatalf("the window ended after an upload (%v):\n%s", err, w.stderr.String())
+	}
+	if out := d.mustCLI("files", "list", "web"); strings.Contains(out, "window.txt") {
+		t.Fatalf("an upload from the window was added:\n%s", out)
 	}
 	w.close()
 
