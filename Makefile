@@ -10,7 +10,7 @@ FUZZTIME ?= 5s
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/tails-server
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/tails-server
 
 # The Debian package: dist/tails-server_VERSION_ARCH.deb, built with nfpm
 # (docs/packaging.md says what it holds and why).
