@@ -142,6 +142,7 @@ func init() {
 		}},
 		{name: "isolation", summary: "Tor stream isolation: policy, torrc, per-application routing, live audit", run: runIsolation, subs: isolationVerbs()},
 		{name: "gui", args: "[--no-open]", summary: "write a one-time login file for the graphical interface (yours alone), print its path and open it", run: runGUI},
+		{name: "metrics", args: "[--with-addresses]", summary: "print the daemon's and its tors' metrics in the Prometheus text format, by service name (onion addresses only with --with-addresses)", run: runMetrics},
 		{name: "completion", args: "bash", summary: "print a shell completion script", run: runCompletion},
 		{name: "version", summary: "print the version", run: runVersion},
 		{name: "help", args: "[COMMAND [VERB]]", summary: "show this help, or a command's"},
