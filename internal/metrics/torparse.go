@@ -41,6 +41,7 @@ func ParseTor(r io.Reader) ([]Family, error) {
 	samples := 0
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 0, maxLine), maxLine)
+	sc.Split(splitLF) // ScanLines would drop a CR, which must be refused
 	n := 0
 	for sc.Scan() {
 		n++
@@ -212,4 +213,15 @@ func parseLabels(in string) ([]Label, string, error) {
 			return nil, "", errors.New("expected ',' or '}' after a label")
 		}
 	}
+}
+
+// splitLF splits at LF only, keeping any CR in the line.
+func splitLF(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
