@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -87,6 +88,27 @@ func TestMetrics(t *testing.T) {
 		addrs[svc] = strings.TrimSuffix(d.service(svc).OnionAddress, ".onion")
 	}
 
+	// A visitor downloads a file from fileshare through an independent
+	// client tor: the transfer is counted.
+	file := filepath.Join(tmp, "menu.txt")
+	if err := os.WriteFile(file, []byte("soup\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.mustCLI("files", "add", "fileshare", file)
+	d.mustCLI("client", "add", "fileshare", "ann")
+	cred := strings.TrimSpace(d.mustCLI("client", "show", "fileshare", "ann", "--format", "auth-private"))
+	ann := newOnionClient(t, "metrics-ann", cred)
+	waitFor(t, 120*time.Second, "a download of menu.txt through the onion", func() error {
+		res, err := ann.curlRaw("http://" + addrs["fileshare"] + ".onion/files/menu.txt")
+		if err != nil {
+			return err
+		}
+		if res.code != 200 || string(res.body) != "soup\n" {
+			return fmt.Errorf("HTTP %d: %.100q", res.code, res.body)
+		}
+		return nil
+	})
+
 	// Tor's onion-service series come once tor counted something for
 	// each service (its introduction points, its uploads).
 	var text string
@@ -129,8 +151,20 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("re-publications of %s: %v, want one series", svc, v)
 		}
 	}
-	if v := seriesOf(fams, "tails_server_fileshare_transfers_total", map[string]string{"service": "fileshare", "kind": "download"}); len(v) != 2 {
-		t.Errorf("fileshare download counts: %v, want complete and incomplete", v)
+	if v := seriesOf(fams, "tails_server_fileshare_transfers_total", map[string]string{"service": "fileshare", "kind": "download", "complete": "true"}); len(v) != 1 || v[0] < 1 {
+		t.Errorf("complete fileshare downloads: %v, want at least 1", v)
+	}
+	if v := seriesOf(fams, "tails_server_fileshare_transfers_total", map[string]string{"service": "fileshare", "kind": "upload"}); len(v) != 2 {
+		t.Errorf("fileshare upload counts: %v, want complete and incomplete series", v)
+	}
+	// Tor counted the bytes the visitor's download wrote to fileshare's
+	// stream, under fileshare's name.
+	var wrote float64
+	for _, v := range seriesOf(fams, "tor_hs_app_write_bytes_total", map[string]string{"service": "fileshare"}) {
+		wrote += v
+	}
+	if wrote < 5 {
+		t.Errorf("tor_hs_app_write_bytes_total{service=\"fileshare\"} = %v, want the download's bytes", wrote)
 	}
 	if v := seriesOf(fams, "tails_server_services", map[string]string{"state": "reachable"}); len(v) != 1 || v[0] != 2 {
 		t.Errorf("services reachable: %v, want at least 2", v)

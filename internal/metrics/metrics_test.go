@@ -117,3 +117,15 @@ func TestCheckListen(t *testing.T) {
 		}
 	}
 }
+
+// Before anything is counted the families are there, empty, and parse.
+func TestDaemonEmpty(t *testing.T) {
+	var b bytes.Buffer
+	if err := Write(&b, NewDaemon().Families()); err != nil {
+		t.Fatal(err)
+	}
+	parseText(t, b.String())
+	if !strings.Contains(b.String(), "# TYPE tails_server_selfcheck_duration_seconds histogram\n") {
+		t.Fatalf("got\n%s", b.String())
+	}
+}
