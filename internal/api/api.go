@@ -45,6 +45,12 @@ type GUIDaemon interface {
 	GUILogin(uid int) (apitype.GUILogin, error)
 }
 
+// MetricsDaemon gives the daemon's metrics in the Prometheus text
+// format, with onion addresses only when withAddresses.
+type MetricsDaemon interface {
+	Metrics(ctx context.Context, withAddresses bool) ([]byte, error)
+}
+
 // IconDaemon gives a service's SVG icon from its description.
 type IconDaemon interface {
 	Icon(name string) ([]byte, bool)
@@ -92,6 +98,7 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 		fn      func(http.ResponseWriter, *http.Request) (any, error)
 	}{
 		{"GET /daemon", h.daemon},
+		{"GET /metrics", h.metrics},
 		{"GET /settings", h.settings},
 		{"PUT /settings/{name}", h.setSetting},
 		{"GET /services", h.list},
@@ -460,5 +467,20 @@ func (h *handler) icon(w http.ResponseWriter, r *http.Request) (any, error) {
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
 	w.Write(svg)
+	return nil, errStreamed
+}
+
+// metrics answers the Prometheus text, not JSON.
+func (h *handler) metrics(w http.ResponseWriter, r *http.Request) (any, error) {
+	md, ok := h.d.(MetricsDaemon)
+	if !ok {
+		return nil, &services.Error{Status: http.StatusNotFound, Msg: "this daemon serves no metrics"}
+	}
+	b, err := md.Metrics(r.Context(), r.URL.Query().Get("with_addresses") == "1")
+	if err != nil {
+		return nil, err
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.Write(b)
 	return nil, errStreamed
 }

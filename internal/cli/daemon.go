@@ -12,6 +12,7 @@ import (
 
 	"tails-server/internal/client"
 	"tails-server/internal/daemon"
+	"tails-server/internal/metrics"
 	"tails-server/internal/testnet"
 )
 
@@ -34,6 +35,8 @@ func runDaemon(e *env, args []string) error {
 	fs.StringVar(&cfg.IsolationPolicy, "isolation-policy", "", "stream isolation policy file, or none (default: the built-in Tails layout)")
 	fs.IntVar(&cfg.IsolationPortOffset, "isolation-port-offset", 0, "shift the isolation policy's port numbers by N")
 	fs.IntVar(&cfg.OnionsPerTor, "onions-per-tor", 0, "onions one of the daemon's tors carries before it launches another (default 10; testnet and public modes)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve GET /metrics (Prometheus text) on this TCP address, a loopback one (default: off)")
+	fs.BoolVar(&cfg.MetricsAllowRemote, "metrics-allow-remote", false, "let --metrics-listen take an address other than loopback")
 	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
@@ -46,6 +49,13 @@ func runDaemon(e *env, args []string) error {
 	}
 	if cfg.OnionsPerTor < 0 {
 		return usageErr("--onions-per-tor must be at least 1, not %d", cfg.OnionsPerTor)
+	}
+	if cfg.MetricsListen != "" {
+		if err := metrics.CheckListen(cfg.MetricsListen, cfg.MetricsAllowRemote); err != nil {
+			return usageErr("%s", err.Error())
+		}
+	} else if cfg.MetricsAllowRemote {
+		return usageErr("--metrics-allow-remote needs --metrics-listen ADDR")
 	}
 	if cfg.StateDir == "" {
 		return usageErr("daemon needs --state DIR")

@@ -23,19 +23,7 @@ const MaxIconSize = 64 << 10
 // Icon returns a service's SVG icon; a *Error with Status 404 when the
 // service has none.
 func (c *Client) Icon(ctx context.Context, name string) ([]byte, error) {
-	if err := c.precheck(); err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apitype.Host+apitype.Version+svcPath(name, "icon"), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, c.connErr(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxIconSize+1))
+	b, resp, err := c.getRaw(ctx, apitype.Version+svcPath(name, "icon"), MaxIconSize)
 	if err != nil {
 		return nil, err
 	}
@@ -73,4 +61,26 @@ func (c *Client) Window(ctx context.Context, method, path, contentType string, b
 		return nil, c.connErr(err)
 	}
 	return resp, nil
+}
+
+// getRaw GETs path (under the API's host) and reads at most max+1 bytes
+// of the answer: more than max means too large.
+func (c *Client) getRaw(ctx context.Context, path string, max int64) ([]byte, *http.Response, error) {
+	if err := c.precheck(); err != nil {
+		return nil, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apitype.Host+path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, nil, c.connErr(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, resp, nil
 }

@@ -24,6 +24,7 @@ import (
 	"tails-server/internal/client"
 	"tails-server/internal/firewall"
 	"tails-server/internal/gui"
+	"tails-server/internal/metrics"
 	"tails-server/internal/services"
 	"tails-server/internal/store"
 	"tails-server/internal/testnet"
@@ -78,6 +79,11 @@ type Config struct {
 	// carries before it launches another (default
 	// torsup.DefaultOnionsPerTor).
 	OnionsPerTor int
+	// MetricsListen, if set, is the TCP address serving the metrics
+	// (GET /metrics) to Prometheus; a loopback one unless
+	// MetricsAllowRemote (metrics.CheckListen).
+	MetricsListen      string
+	MetricsAllowRemote bool
 }
 
 type daemon struct {
@@ -95,6 +101,7 @@ type daemon struct {
 	iso           *isoState
 	// torUser is the user the daemon's tors run as; "": the daemon's own.
 	torUser string
+	metrics *metrics.Daemon
 }
 
 // GUILogin returns a fresh one-time login token of the GUI for uid.
@@ -266,6 +273,11 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	if cfg.MetricsListen != "" {
+		if err := metrics.CheckListen(cfg.MetricsListen, cfg.MetricsAllowRemote); err != nil {
+			return err
+		}
+	}
 
 	group, gid, err := apiGroup(cfg.Group, log)
 	if err != nil {
@@ -308,7 +320,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// The checker keeps nothing worth keeping: it starts from the first
 	// tor's guards (Pool.Run).
 	checker := tors.AddChecker(filepath.Join(st.Volatile, "tor-checker"))
-	d := &daemon{cfg: cfg, started: time.Now().UTC().Truncate(time.Second), sup: sup, tors: tors, store: st, torUser: tcfg.User}
+	d := &daemon{cfg: cfg, started: time.Now().UTC().Truncate(time.Second), sup: sup, tors: tors, store: st, torUser: tcfg.User, metrics: metrics.NewDaemon()}
 	if cfg.CatalogDir == "" {
 		cfg.CatalogDir = catalog.DefaultDir
 	}
@@ -329,7 +341,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		fw = &firewall.Firewall{Table: cfg.FirewallTable}
 	}
-	d.svcs, err = services.New(st, poolTors{tors}, cat, services.Options{Firewall: fw, TorUID: sup.TorUID, Checker: checker, CheckInterval: cfg.CheckInterval, Log: log.With("part", "services")})
+	d.svcs, err = services.New(st, poolTors{tors}, cat, services.Options{Firewall: fw, TorUID: sup.TorUID, Checker: checker, CheckInterval: cfg.CheckInterval, Metrics: d.metrics, Log: log.With("part", "services")})
 	if err != nil {
 		return fmt.Errorf("loading services: %w", err)
 	}
@@ -351,6 +363,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		go d.gui.Serve()
 		log.Info("gui listening", "addr", d.gui.Addr(), "login", "tails-server gui")
+	}
+	if cfg.MetricsListen != "" {
+		addr, err := d.serveMetrics(ctx, cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			os.Remove(cfg.Socket)
+			return err
+		}
+		log.Info("metrics listening", "addr", addr.String())
 	}
 	srv := api.NewServer(d, log.With("part", "api"))
 	served := make(chan error, 1)

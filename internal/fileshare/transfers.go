@@ -54,6 +54,30 @@ type History struct {
 	done []Transfer // oldest first
 	live map[*live]struct{}
 	now  func() time.Time
+	// totals counts every finished transfer by kind and completion, not
+	// only the kept ones (Totals).
+	totals map[TotalKey]int64
+}
+
+// TotalKey is one count of Totals: a kind of transfer, complete or not.
+type TotalKey struct {
+	Kind     string
+	Complete bool
+}
+
+// Totals returns how many transfers finished, by kind and completion,
+// since the history began (and in the histories it continues).
+func (h *History) Totals() map[TotalKey]int64 {
+	out := map[TotalKey]int64{}
+	if h == nil {
+		return out
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, v := range h.totals {
+		out[k] = v
+	}
+	return out
 }
 
 // NewHistory returns an empty history that keeps the last size finished
@@ -105,8 +129,15 @@ func (h *History) Continue(prev *History) *History {
 		return h
 	}
 	old := prev.Done()
+	totals := prev.Totals()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.totals == nil {
+		h.totals = map[TotalKey]int64{}
+	}
+	for k, v := range totals {
+		h.totals[k] += v
+	}
 	for i := range old { // old is newest first
 		if len(h.done) >= h.size {
 			break
@@ -152,6 +183,10 @@ func (l *live) finish(complete bool) {
 			h.done = append(h.done[:0], h.done[len(h.done)-h.size+1:]...)
 		}
 		h.done = append(h.done, t)
+		if h.totals == nil {
+			h.totals = map[TotalKey]int64{}
+		}
+		h.totals[TotalKey{t.Kind, t.Complete}]++
 	})
 }
 

@@ -71,6 +71,9 @@ func (m *Manager) followDescriptors(ctx context.Context, c *tor.Conn) {
 				s.mu.Lock()
 				if s.key != nil && s.rec.Address == d.Address && s.added == c {
 					s.descriptorEvent(d)
+					if d.Action != "UPLOAD" {
+						m.opt.Metrics.DescriptorUpload(s.def.Name, d.Action == "UPLOADED")
+					}
 				}
 				s.mu.Unlock()
 			}
@@ -156,7 +159,9 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 		s.mu.Unlock()
 		return
 	}
-	if _, err := c.AddOnion(ctx, req); err != nil {
+	_, err = c.AddOnion(ctx, req)
+	m.opt.Metrics.Publication(s.def.Name, err == nil)
+	if err != nil {
 		<-pc.publishing
 		s.mu.Lock()
 		s.fire(evPublishFailed, "publishing the onion: "+err.Error())

@@ -45,6 +45,7 @@ func (m *Manager) checkLoop(ctx context.Context, s *service, c *tor.Conn) {
 		if ctx.Err() != nil {
 			return
 		}
+		m.opt.Metrics.Check(s.def.Name, res.OK, res.Duration)
 		s.mu.Lock()
 		s.lastCheck = &res
 		if res.OK {

@@ -24,6 +24,7 @@ import (
 	"tails-server/internal/fileshare"
 	"tails-server/internal/firewall"
 	"tails-server/internal/install"
+	"tails-server/internal/metrics"
 	"tails-server/internal/onionkey"
 	"tails-server/internal/store"
 	"tails-server/internal/tor"
@@ -91,6 +92,9 @@ type Options struct {
 	// (Tors.OnionsPerTor, 10 by default), under this bound.
 	PublishConcurrency int
 	Log                *slog.Logger
+	// Metrics counts self-checks, publications and descriptor uploads;
+	// nil: not counted.
+	Metrics *metrics.Daemon
 	// DpkgStatus is dpkg's status file, which says whether a service's
 	// packages are installed (default install.DpkgStatusFile).
 	DpkgStatus string

@@ -29,6 +29,20 @@ func (m *Manager) Transfers(name string) (apitype.Transfers, error) {
 	return apitype.Transfers{Service: name, InProgress: transfersOut(h.InProgress()), History: transfersOut(h.Done())}, nil
 }
 
+// TransferTotals returns how many transfers of a fileshare service
+// finished since the daemon started, by kind and completion; nil for a
+// service that records none.
+func (m *Manager) TransferTotals(name string) map[fileshare.TotalKey]int64 {
+	s, err := m.get(name)
+	if err != nil || s.def.Backend.Builtin != catalog.BuiltinFileshare {
+		return nil
+	}
+	s.mu.Lock()
+	h := s.transfers
+	s.mu.Unlock()
+	return h.Totals()
+}
+
 // transfersOut is what the API shows of fileshare's transfers: always a
 // list, empty when there are none.
 func transfersOut(ts []fileshare.Transfer) []apitype.Transfer {

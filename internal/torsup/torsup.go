@@ -91,6 +91,8 @@ type Supervisor struct {
 	socks  string
 	ready  chan struct{} // closed while a ready connection exists
 	proc   *tor.Process
+	// metrics is the MetricsPort of the launched tor, "127.0.0.1:PORT".
+	metrics string
 }
 
 // New returns a supervisor; Run starts it.
@@ -467,10 +469,16 @@ func (s *Supervisor) launch(ctx context.Context) (*tor.Process, *tor.Conn, error
 	}
 	lctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	torrc := s.torrc(join)
+	metricsAddr, mlines, err := metricsTorrc()
+	if err != nil {
+		return nil, nil, err
+	}
+	torrc = append(torrc, mlines...)
 	p, err := tor.Launch(lctx, tor.LaunchOptions{
 		Binary:  s.cfg.TorBinary,
 		DataDir: dataDir,
-		Torrc:   s.torrc(join),
+		Torrc:   torrc,
 		LogPath: filepath.Join(dataDir, "notice.log"),
 	})
 	if err != nil {
@@ -489,6 +497,7 @@ func (s *Supervisor) launch(ctx context.Context) (*tor.Process, *tor.Conn, error
 	}
 	s.mu.Lock()
 	s.proc = p
+	s.metrics = metricsAddr
 	s.mu.Unlock()
 	return p, c, nil
 }
