@@ -16,6 +16,7 @@ import (
 // on its new control connection: after that tor restarted, or the system
 // tor's control connection came back.
 func (m *Manager) TorReady(ctx context.Context, i int, c *tor.Conn) {
+	m.detectPoW(ctx, i, c) // protection.go
 	go m.followDescriptors(ctx, c)
 	// Every service at once; publishOpts paces them.
 	var wg sync.WaitGroup
@@ -133,6 +134,7 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 	if auth {
 		req.ClientAuthV3 = keys
 	}
+	m.protect(s, &req) // protection.go
 	addr, selfKey := s.rec.Address, s.selfKey
 	s.mu.Unlock()
 
@@ -156,7 +158,7 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 		s.mu.Unlock()
 		return
 	}
-	if _, err := c.AddOnion(ctx, req); err != nil {
+	if err := m.addOnion(ctx, s, c, req); err != nil {
 		<-pc.publishing
 		s.mu.Lock()
 		s.fire(evPublishFailed, "publishing the onion: "+err.Error())
