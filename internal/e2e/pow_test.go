@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -162,6 +163,39 @@ func TestMaxStreams(t *testing.T) {
 		if err == nil && !strings.Contains(page, welcome) {
 			err = fmt.Errorf("unexpected page %q", page)
 		}
+		return err
+	})
+}
+
+// TestPoWNotSupported: a tor whose --list-modules lacks pow (Debian's
+// tor behind a wrapper that says "pow: no", the rest of its runs
+// unchanged) gets the service published without PoW, and status says
+// why; an independent client still connects.
+func TestPoWNotSupported(t *testing.T) {
+	requireNet(t)
+	tmp := t.TempDir()
+	torPath, err := exec.LookPath("tor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapper := filepath.Join(tmp, "tor-without-pow")
+	script := "#!/bin/sh\nif [ \"$1\" = --list-modules ]; then printf 'relay: yes\\ndirauth: yes\\ndircache: yes\\npow: no\\n'; exit 0; fi\nexec " + real + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, filepath.Join(tmp, "state"), filepath.Join(tmp, "api.sock"), "--tor", wrapper)
+	d.mustCLI("set-option", "web", "client-auth", "false")
+	d.mustCLI("enable", "web", "--wait", "150s")
+	const want = "proof-of-work: not supported by this tor (this tor was built without its pow module)"
+	for _, verb := range []string{"status", "info"} {
+		if out := d.mustCLI(verb, "web"); !strings.Contains(out, want) {
+			t.Errorf("%s web does not say %q:\n%s", verb, want, out)
+		}
+	}
+	visitor := newOnionClient(t, "visitor")
+	addr := d.service("web").OnionAddress
+	waitFor(t, 120*time.Second, "an independent client fetches the page", func() error {
+		_, err := visitor.curl("http://" + addr + "/")
 		return err
 	})
 }
