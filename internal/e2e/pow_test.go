@@ -179,7 +179,7 @@ func TestPoWNotSupported(t *testing.T) {
 		t.Fatal(err)
 	}
 	wrapper := filepath.Join(tmp, "tor-without-pow")
-	script := "#!/bin/sh\nif [ \"$1\" = --list-modules ]; then printf 'relay: yes\\ndirauth: yes\\ndircache: yes\\npow: no\\n'; exit 0; fi\nexec " + real + " \"$@\"\n"
+	script := "#!/bin/sh\nif [ \"$1\" = --list-modules ]; then printf 'relay: yes\\ndirauth: yes\\ndircache: yes\\npow: no\\n'; exit 0; fi\nexec " + torPath + " \"$@\"\n"
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
