@@ -67,6 +67,9 @@ const (
 	StateScheduled = "scheduled"
 )
 
+// GroupProtection is Option.Group of the protection options.
+const GroupProtection = "protection"
+
 // Service is what `info` and `status` show of a hosted service.
 type Service struct {
 	Name        string `json:"name" yaml:"name"`
@@ -154,6 +157,10 @@ type Option struct {
 	// Common is true for the options every service has.
 	Common       bool `json:"common" yaml:"common"`
 	ShowInStatus bool `json:"show_in_status" yaml:"show_in_status"`
+	// Group is the heading of a common option: GroupProtection for
+	// tor's defenses against floods (pow, pow-queue-rate,
+	// pow-queue-burst, max-streams), "" for access and storage.
+	Group string `json:"group,omitempty" yaml:"group,omitempty"`
 	// Warnings are the service's warnings that setting this option would
 	// lift (e.g. "no one can log in yet: set authorized-keys ..."); they
 	// are among the service's Warnings too.

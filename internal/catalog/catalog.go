@@ -61,7 +61,11 @@ type Service struct {
 	// Persist lists paths, relative to the service's data directory, that the
 	// persistence option keeps across reboots ("." is the whole directory).
 	Persist []string
-	Options []Option // the service's own options; see also CommonOptions
+	// MaxStreams is the default of the max-streams option: the streams
+	// one visitor's rendezvous circuit may have open at once (key
+	// max_streams, 1-65535); 0: DefaultMaxStreams.
+	MaxStreams int
+	Options    []Option // the service's own options; see also CommonOptions
 	// Content are the folders of the host's own content (files offered to
 	// visitors, files received from them) that the `files` verbs work on.
 	Content     []ContentFolder

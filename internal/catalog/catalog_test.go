@@ -38,6 +38,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown-key.yaml", "testdata/bad/unknown-key.yaml:8: ", "unknown key \"colour\""},
 		{"duplicate-key.yaml", "testdata/bad/duplicate-key.yaml:3: ", "duplicate key \"title\" (first at line 2)"},
 		{"duplicate-option-key.yaml", "testdata/bad/duplicate-option-key.yaml:12: ", "duplicate key \"type\""},
+		{"max-streams-range.yaml", "testdata/bad/max-streams-range.yaml:9: ", "max_streams: 0 out of range 1-65535"},
 		{"missing-title.yaml", "testdata/bad/missing-title.yaml:1: ", "missing title"},
 		{"bad-name-regex.yaml", "testdata/bad/bad-name-regex.yaml:1: ", "must match"},
 		{"name-mismatch.yaml", "testdata/bad/name-mismatch.yaml:1: ", "differs from the file name"},

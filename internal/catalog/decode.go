@@ -341,7 +341,7 @@ func (d *decoder) noAliases(n *yaml.Node) bool {
 
 var serviceKeys = []string{
 	"name", "title", "description", "documentation", "icon", "packages",
-	"backend", "local_port", "extra_ports", "onion_ports", "persist",
+	"backend", "local_port", "extra_ports", "onion_ports", "persist", "max_streams",
 	"options", "content", "usable_when", "config_files", "health", "probe", "connect", "hooks",
 }
 
@@ -406,6 +406,13 @@ func (d *decoder) service(n *yaml.Node) *Service {
 		s.LocalPort = d.port(v, "local_port")
 		if s.Backend.Builtin != "" && s.LocalPort != 0 {
 			d.errorf(v, "local_port: a builtin backend takes a port the daemon picks; use auto")
+		}
+	}
+	if v := f.get("max_streams"); v != nil {
+		if n, ok := d.integer(v, "max_streams"); ok && (n < 1 || n > MaxMaxStreams) {
+			d.errorf(v, "max_streams: %d out of range 1-%d", n, MaxMaxStreams)
+		} else {
+			s.MaxStreams = n
 		}
 	}
 	if v := f.get("extra_ports"); v != nil {

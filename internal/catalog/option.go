@@ -104,10 +104,12 @@ const (
 
 // CommonOptions returns the options every service has besides its own, in
 // display order: persistence (default false: amnesic), autostart (false),
-// allow-localhost (true), allow-lan (false) and client-auth (true). The
+// allow-localhost (true), allow-lan (false), client-auth (true), then the
+// protection options pow (true), pow-queue-rate (250), pow-queue-burst
+// (2500) and max-streams (DefaultMaxStreams; see Service.Common). The
 // slice is new at each call.
 func CommonOptions() []Option {
-	return []Option{
+	return append([]Option{
 		{Name: OptPersistence, Title: "Persistence", Type: TypeBool, Default: false, ShowInStatus: true,
 			Description: "Keep the configuration, the data and the onion address across reboots."},
 		{Name: OptAutostart, Title: "Start automatically", Type: TypeBool, Default: false, ShowInStatus: true,
@@ -118,7 +120,7 @@ func CommonOptions() []Option {
 			Description: "Accept connections from the local network; this reveals the service to it."},
 		{Name: OptClientAuth, Title: "Client authorization", Type: TypeBool, Default: true, ShowInStatus: true,
 			Description: "Only clients holding a key can reach the onion; without it, keep the address secret."},
-	}
+	}, protectionOptions(DefaultMaxStreams)...)
 }
 
 func isCommonOption(name string) bool {

@@ -142,9 +142,10 @@ func TestGenerateSecret(t *testing.T) {
 }
 
 func TestCommonOptions(t *testing.T) {
-	want := map[string]bool{
+	want := map[string]any{
 		OptPersistence: false, OptAutostart: false, OptAllowLocalhost: true,
-		OptAllowLAN: false, OptClientAuth: true,
+		OptAllowLAN: false, OptClientAuth: true, OptPoW: true,
+		OptPoWQueueRate: 250, OptPoWQueueBurst: 2500, OptMaxStreams: DefaultMaxStreams,
 	}
 	opts := CommonOptions()
 	if len(opts) != len(want) {
@@ -152,10 +153,17 @@ func TestCommonOptions(t *testing.T) {
 	}
 	for _, o := range opts {
 		def, ok := want[o.Name]
-		if !ok || o.Type != TypeBool || o.Default != def || o.Title == "" || o.Description == "" {
+		if !ok || o.Default != def || o.Title == "" || o.Description == "" {
 			t.Errorf("common option %+v", o)
 		}
-		if _, err := o.Validate("yes"); err != nil {
+		if _, isBool := def.(bool); isBool != (o.Type == TypeBool) {
+			t.Errorf("common option %s has type %s", o.Name, o.Type)
+		}
+		v := "yes"
+		if o.Type == TypeInt {
+			v = "1"
+		}
+		if _, err := o.Validate(v); err != nil {
 			t.Error(err)
 		}
 	}

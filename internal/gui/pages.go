@@ -107,6 +107,7 @@ type serviceData struct {
 	Share       *apitype.Share
 	Clients     []apitype.Client
 	Common      []optView
+	Protection  []optView // common options under "Protection"
 	Own         []optView
 	Logs        []string
 	LogsErr     string
@@ -246,7 +247,9 @@ func (s *Server) loadService(ctx context.Context, name string, live bool, form *
 		if o.Name == "persistence" && guardNote != "" {
 			ov.Note = "Entry guards are a separate choice, in Settings: " + guardNote
 		}
-		if o.Common {
+		if o.Common && o.Group == apitype.GroupProtection {
+			d.Protection = append(d.Protection, ov)
+		} else if o.Common {
 			d.Common = append(d.Common, ov)
 		} else {
 			d.Own = append(d.Own, ov)

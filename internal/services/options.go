@@ -26,7 +26,7 @@ const masked = "********"
 
 // allOptions returns the common options then the service's own.
 func allOptions(def *catalog.Service) []catalog.Option {
-	return append(catalog.CommonOptions(), def.Options...)
+	return append(def.Common(), def.Options...)
 }
 
 func findOption(def *catalog.Service, name string) (*catalog.Option, bool) {
@@ -74,6 +74,10 @@ func (m *Manager) optionOut(s *service, o catalog.Option, showSecrets bool) apit
 		if c.Name == o.Name {
 			out.Common = true
 		}
+	}
+	switch o.Name {
+	case catalog.OptPoW, catalog.OptPoWQueueRate, catalog.OptPoWQueueBurst, catalog.OptMaxStreams:
+		out.Group = apitype.GroupProtection
 	}
 	if o.Type == catalog.TypeSecret && !showSecrets && out.Value != "" {
 		out.Value = masked
@@ -292,6 +296,15 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 		s.fire(evOptionSaved, "")
 		s.mu.Unlock()
 		m.republishIfUp(ctx, s, norm == "true")
+	case catalog.OptPoW, catalog.OptPoWQueueRate, catalog.OptPoWQueueBurst, catalog.OptMaxStreams:
+		// Only how the onion is added changes: it is added again.
+		if err := set(norm, true); err != nil {
+			return apitype.SetOptionResult{}, err
+		}
+		s.mu.Lock()
+		s.fire(evOptionSaved, "")
+		s.mu.Unlock()
+		m.republishIfUp(ctx, s, false)
 	default:
 		// A value that the config cannot carry is refused before
 		// anything changes.

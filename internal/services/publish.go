@@ -16,6 +16,7 @@ import (
 // on its new control connection: after that tor restarted, or the system
 // tor's control connection came back.
 func (m *Manager) TorReady(ctx context.Context, i int, c *tor.Conn) {
+	m.detectPoW(ctx, i, c) // protection.go
 	go m.followDescriptors(ctx, c)
 	// Every service at once; publishOpts paces them.
 	var wg sync.WaitGroup
@@ -136,6 +137,7 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 	if auth {
 		req.ClientAuthV3 = keys
 	}
+	m.protect(s, &req) // protection.go
 	addr, selfKey := s.rec.Address, s.selfKey
 	s.mu.Unlock()
 
@@ -159,7 +161,7 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 		s.mu.Unlock()
 		return
 	}
-	_, err = c.AddOnion(ctx, req)
+	err = m.addOnion(ctx, s, c, req)
 	m.opt.Metrics.Publication(s.def.Name, err == nil)
 	if err != nil {
 		<-pc.publishing

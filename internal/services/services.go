@@ -130,6 +130,9 @@ type Manager struct {
 	stopping bool
 	// pacers pace each tor's publications and self-checks, by index.
 	pacers map[int]*pacer
+	// pow is what each tor (by index) was measured to support at its
+	// last start (protection.go).
+	pow map[int]tor.PoWSupport
 
 	// contentMu guards staging and serialises the moves into place of
 	// adds of files (content_add.go).
@@ -185,6 +188,9 @@ type service struct {
 	// transfers is the transfer history of a built-in fileshare
 	// backend, kept after it stops (transfers.go).
 	transfers *fileshare.History
+	// powOff says why the onion went up without proof of work although
+	// the pow option is on ("" when it has it, or pow is off).
+	powOff string
 }
 
 // New returns a manager over the services of the catalog.
@@ -496,7 +502,7 @@ func (m *Manager) info(s *service, details, showSecrets bool) apitype.Service {
 	}
 	m.timersOut(s, &out)
 	out.Transfers = transfersOut(s.transfers.Done())
-	out.Warnings = m.warnings(s)
+	out.Warnings = append(m.warnings(s), s.powWarning()...)
 	if s.rec.Enabled && out.ClientAuth && len(s.rec.Clients) == 0 {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("no client may connect yet: add one with `tails-server client add %s NAME`", s.def.Name))
 	}

@@ -139,7 +139,20 @@ type AddOnionRequest struct {
 	// MaxStreamsCloseCircuit (BasicAuth is for v2 and useless).
 	Flags      []string
 	MaxStreams int // 0: no limit
+	// PoW, when not nil, turns on the proof-of-work defenses
+	// (PoWDefensesEnabled=1); tor 0.4.9.2 or newer with the pow module
+	// only: an older tor refuses the line (see IsPoWRefusal).
+	PoW *PoWParams
 }
+
+// PoWParams are the proof-of-work defenses' queue settings.
+type PoWParams struct {
+	QueueRate  int // requests dispatched per second, 0..MaxPoWValue; 0: no limit
+	QueueBurst int // requests dispatched at once, 1..MaxPoWValue
+}
+
+// MaxPoWValue bounds PoWQueueRate and PoWQueueBurst (tor takes 32 bits).
+const MaxPoWValue = 1<<31 - 1
 
 // AddOnionReply is tor's answer to ADD_ONION.
 type AddOnionReply struct {
@@ -227,6 +240,15 @@ func addOnionLine(req AddOnionRequest) (string, error) {
 			return "", argErr("AddOnion MaxStreams", "%d out of range 0..65535", req.MaxStreams)
 		}
 		parts = append(parts, "MaxStreams="+strconv.Itoa(req.MaxStreams))
+	}
+	if p := req.PoW; p != nil {
+		if p.QueueRate < 0 || p.QueueRate > MaxPoWValue {
+			return "", argErr("AddOnion PoWQueueRate", "%d out of range 0..%d", p.QueueRate, MaxPoWValue)
+		}
+		if p.QueueBurst < 1 || p.QueueBurst > MaxPoWValue {
+			return "", argErr("AddOnion PoWQueueBurst", "%d out of range 1..%d", p.QueueBurst, MaxPoWValue)
+		}
+		parts = append(parts, "PoWDefensesEnabled=1", "PoWQueueRate="+strconv.Itoa(p.QueueRate), "PoWQueueBurst="+strconv.Itoa(p.QueueBurst))
 	}
 	if len(req.Ports) == 0 {
 		return "", argErr("AddOnion ports", "none given")

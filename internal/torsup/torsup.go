@@ -279,6 +279,16 @@ func (s *Supervisor) Status() apitype.Tor {
 	return st
 }
 
+// LaunchedBinary is the tor program the supervisor launches ("" in
+// system mode, where the tor is not ours): services ask it for its
+// modules (proof of work) once per start.
+func (s *Supervisor) LaunchedBinary() string {
+	if s.cfg.Mode == System {
+		return ""
+	}
+	return s.cfg.TorBinary
+}
+
 // Conn returns the ready control connection, or nil while there is none.
 func (s *Supervisor) Conn() *tor.Conn {
 	s.mu.Lock()
