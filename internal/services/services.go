@@ -23,6 +23,7 @@ import (
 	"tails-server/internal/catalog"
 	"tails-server/internal/fileshare"
 	"tails-server/internal/firewall"
+	"tails-server/internal/health"
 	"tails-server/internal/install"
 	"tails-server/internal/onionkey"
 	"tails-server/internal/store"
@@ -181,6 +182,8 @@ type service struct {
 	// transfers is the transfer history of a built-in fileshare
 	// backend, kept after it stops (transfers.go).
 	transfers *fileshare.History
+	// health is the record of the self-checks (healthrec.go).
+	health *health.Record
 }
 
 // New returns a manager over the services of the catalog.
@@ -209,7 +212,7 @@ func New(st *store.Store, t Tors, cat *catalog.Catalog, opt Options) (*Manager, 
 			return nil, err
 		}
 		s := &service{def: def, rec: rec, state: apitype.StateDisabled, changed: make(chan struct{}),
-			kick: make(chan struct{}, 1), torIndex: -1}
+			kick: make(chan struct{}, 1), torIndex: -1, health: m.newHealth(name)}
 		if err := m.loadKeys(s); err != nil {
 			return nil, err
 		}
@@ -454,7 +457,9 @@ func (m *Manager) Info(name string, details, showSecrets bool) (apitype.Service,
 	if err != nil {
 		return apitype.Service{}, err
 	}
-	return m.info(s, details, showSecrets), nil
+	out := m.info(s, details, showSecrets)
+	out.Health = m.healthOut(s, true)
+	return out, nil
 }
 
 // installed reports whether the service has everything it needs on this
@@ -491,6 +496,7 @@ func (m *Manager) info(s *service, details, showSecrets bool) apitype.Service {
 		out.OnionAddress = s.rec.Address + ".onion"
 	}
 	m.timersOut(s, &out)
+	out.Health = m.healthOut(s, false)
 	out.Transfers = transfersOut(s.transfers.Done())
 	out.Warnings = m.warnings(s)
 	if s.rec.Enabled && out.ClientAuth && len(s.rec.Clients) == 0 {
