@@ -6,11 +6,11 @@
 //
 // Bounds: checks older than Keep (7 days) are dropped, and at most
 // MaxEntries (10080, a week of checks at a 1-minute interval) are kept,
-// the oldest dropped first; an error text is cut to MaxErrorLen bytes.
+// the oldest dropped first; an error text is cut to its last MaxErrorLen bytes.
 // The file is appended to one whole line per write (O_APPEND) and
 // rewritten atomically (a temporary file renamed over it) once it holds
 // an eighth more than its bound or a day more than Keep, so it never
-// exceeds about MaxEntries*9/8 lines (~2.5 MiB at the longest errors,
+// exceeds about MaxEntries*9/8 lines (~3.3 MiB at the longest errors,
 // ~300 KiB when the checks pass).
 //
 // A file that does not parse is renamed aside (NAME.corrupt-TIME) with a
@@ -43,7 +43,7 @@ const (
 	// MaxEntries is the most checks a record keeps.
 	MaxEntries = 10080
 	// MaxErrorLen is the most bytes of a failed check's error kept.
-	MaxErrorLen = 160
+	MaxErrorLen = 240
 	// MaxFailures is how many of the last failures Failures returns.
 	MaxFailures = 10
 	// maxFileSize caps what is read of the file (a larger one is corrupt).
@@ -242,10 +242,16 @@ func clean(e Entry) Entry {
 		}
 		return c
 	}, e.Error))
-	for len(string(msg)) > MaxErrorLen {
-		msg = msg[:len(msg)-1]
+	// The reason is at the end of an error ("socks: connect to X via Y:
+	// host unreachable"): keep that.
+	cut := false
+	for len(string(msg)) > MaxErrorLen-len("…") {
+		msg, cut = msg[1:], true
 	}
 	e.Error = strings.TrimSpace(string(msg))
+	if cut {
+		e.Error = "…" + e.Error
+	}
 	return e
 }
 

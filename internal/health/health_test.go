@@ -45,6 +45,13 @@ func TestAppendSurvivesReload(t *testing.T) {
 	}
 }
 
+func TestLongErrorKeepsItsEnd(t *testing.T) {
+	e := clean(Entry{Time: t0, Error: strings.Repeat("é", 300) + ": host unreachable"})
+	if len(e.Error) > MaxErrorLen || !strings.HasPrefix(e.Error, "…") || !strings.HasSuffix(e.Error, ": host unreachable") {
+		t.Fatalf("%d bytes: %q", len(e.Error), e.Error)
+	}
+}
+
 func TestUptimeWindows(t *testing.T) {
 	r, _, _ := newRec(t)
 	now := t0.Add(7 * 24 * time.Hour)
