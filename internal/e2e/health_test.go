@@ -59,20 +59,9 @@ func TestHealthRecord(t *testing.T) {
 		t.Fatalf("failures before the outage: %+v", before.LastFailures)
 	}
 
-	b, err := os.ReadFile(filepath.Join(state+"-volatile", "tor", "control-port"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	ctl, err := tor.Dial(ctx, "tcp", strings.TrimPrefix(strings.TrimSpace(string(b)), "PORT="))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.Close()
-	if err := ctl.Authenticate(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
+	ctl := daemonTorControl(t, ctx, state)
 	outage := time.Now()
 	if err := ctl.SetConf(ctx, tor.KeyValue{Key: "DisableNetwork", Value: "1"}); err != nil {
 		t.Fatal(err)
