@@ -86,13 +86,19 @@ type Entry struct {
 	Error string
 }
 
-// entry is an Entry as kept in memory, without its error: 16 bytes.
+// entry is an Entry as kept in memory, without its error: 8 bytes, so
+// that a full record takes 79 KiB (Unix seconds fit 32 bits until 2106;
+// a latency is capped at MaxLatency).
 type entry struct {
-	unix int64
-	ms   uint32
+	unix uint32
+	ms   uint16
 	ok   bool
 	step uint8
 }
+
+// MaxLatency is the longest latency a record holds (a check gives up
+// after 60 s).
+const MaxLatency = 65535 * time.Millisecond
 
 // Record is one service's record. Its methods are safe for concurrent use.
 type Record struct {
@@ -104,7 +110,7 @@ type Record struct {
 	entries  []entry
 	failures []Entry // newest last, at most MaxFailures
 	lines    int     // entry lines in the file
-	oldest   int64   // the file's oldest entry (unix seconds)
+	oldest   uint32  // the file's oldest entry (unix seconds)
 }
 
 // New returns the record whose file is at path() (asked at every write,
@@ -178,7 +184,7 @@ func parseLine(s string) (Entry, error) {
 		return Entry{}, errors.New("short")
 	}
 	unix, err := strconv.ParseInt(f[0], 10, 64)
-	if err != nil || unix < 0 {
+	if err != nil || unix < 0 || unix > 1<<32-1 {
 		return Entry{}, errors.New("time")
 	}
 	ms, err := strconv.ParseUint(f[2], 10, 32)
@@ -227,7 +233,7 @@ func clean(e Entry) Entry {
 	if e.Latency < 0 {
 		e.Latency = 0
 	}
-	e.Latency = min(e.Latency, time.Duration(1<<32-1)*time.Millisecond)
+	e.Latency = min(e.Latency, MaxLatency)
 	if e.OK {
 		e.Step, e.Error = "", ""
 		return e
@@ -257,10 +263,12 @@ func clean(e Entry) Entry {
 
 // add keeps e in memory. Called with r.mu held.
 func (r *Record) add(e Entry) {
-	if r.lines == 0 || e.Time.Unix() < r.oldest {
-		r.oldest = e.Time.Unix()
+	unix := uint32(min(max(e.Time.Unix(), 0), 1<<32-1))
+	if r.lines == 0 || unix < r.oldest {
+		r.oldest = unix
 	}
-	r.entries = append(r.entries, entry{unix: e.Time.Unix(), ms: uint32(e.Latency.Milliseconds()), ok: e.OK, step: stepIndex(e.Step)})
+	ms := uint16(min(e.Latency, MaxLatency).Milliseconds())
+	r.entries = append(r.entries, entry{unix: unix, ms: ms, ok: e.OK, step: stepIndex(e.Step)})
 	if !e.OK {
 		r.failures = append(r.failures, e)
 		if len(r.failures) > MaxFailures {
@@ -271,7 +279,7 @@ func (r *Record) add(e Entry) {
 
 // prune drops what is out of bounds from memory. Called with r.mu held.
 func (r *Record) prune(now time.Time) {
-	cutoff := now.Add(-Keep).Unix()
+	cutoff := uint32(max(now.Add(-Keep).Unix(), 0))
 	i := 0
 	for i < len(r.entries) && r.entries[i].unix < cutoff {
 		i++
@@ -281,7 +289,7 @@ func (r *Record) prune(now time.Time) {
 		r.entries = append(r.entries[:0], r.entries[i:]...)
 	}
 	j := 0
-	for j < len(r.failures) && r.failures[j].Time.Unix() < cutoff {
+	for j < len(r.failures) && r.failures[j].Time.Unix() < int64(cutoff) {
 		j++
 	}
 	r.failures = r.failures[j:]
@@ -296,7 +304,7 @@ func (r *Record) Append(e Entry, now time.Time) error {
 	r.load(now)
 	r.add(e)
 	r.prune(now)
-	if r.lines+1 > MaxEntries+MaxEntries/8 || r.oldest < now.Add(-Keep-24*time.Hour).Unix() {
+	if r.lines+1 > MaxEntries+MaxEntries/8 || int64(r.oldest) < now.Add(-Keep-24*time.Hour).Unix() {
 		return r.rewrite()
 	}
 	if err := r.appendLine(formatLine(e)); err != nil {
@@ -335,9 +343,9 @@ func (r *Record) rewrite() error {
 	b.WriteString(header + "\n")
 	// The errors of the last failures are kept; older failures keep
 	// their step only.
-	errs := map[int64]string{}
+	errs := map[uint32]string{}
 	for _, f := range r.failures {
-		errs[f.Time.Unix()] = f.Error
+		errs[uint32(f.Time.Unix())] = f.Error
 	}
 	for _, x := range r.entries {
 		e := x.Entry()
@@ -363,7 +371,7 @@ func (r *Record) rewrite() error {
 
 // Entry returns x as an Entry, without its error.
 func (x entry) Entry() Entry {
-	return Entry{Time: time.Unix(x.unix, 0).UTC(), OK: x.ok, Latency: time.Duration(x.ms) * time.Millisecond, Step: steps[x.step]}
+	return Entry{Time: time.Unix(int64(x.unix), 0).UTC(), OK: x.ok, Latency: time.Duration(x.ms) * time.Millisecond, Step: steps[x.step]}
 }
 
 // Reset forgets the record in memory (its file was wiped); the next use

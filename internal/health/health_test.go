@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
@@ -77,6 +78,9 @@ func TestUptimeWindows(t *testing.T) {
 }
 
 func TestBounds(t *testing.T) {
+	if n := unsafe.Sizeof(entry{}); n != 8 {
+		t.Errorf("a check takes %d bytes in memory, want 8", n)
+	}
 	r, path, _ := newRec(t)
 	at := t0
 	for i := 0; i < MaxEntries*5/4; i++ {

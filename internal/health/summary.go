@@ -26,7 +26,7 @@ func (r *Record) Uptimes(now time.Time, windows ...time.Duration) []Uptime {
 	for i, w := range windows {
 		out[i].Window = w
 		from := now.Add(-w).Unix()
-		for k := len(r.entries) - 1; k >= 0 && r.entries[k].unix >= from; k-- {
+		for k := len(r.entries) - 1; k >= 0 && int64(r.entries[k].unix) >= from; k-- {
 			out[i].Checks++
 			if !r.entries[k].ok {
 				out[i].Failed++
@@ -73,7 +73,7 @@ func (r *Record) Chart(now time.Time, span time.Duration, n int) []Bucket {
 	}
 	sums := make([]time.Duration, n)
 	for k := len(r.entries) - 1; k >= 0; k-- {
-		t := time.Unix(r.entries[k].unix, 0)
+		t := time.Unix(int64(r.entries[k].unix), 0)
 		if t.Before(start) {
 			break
 		}
