@@ -1,15 +1,26 @@
 # tails-server: `make demo` and `make test` are the whole quick start.
 SHELL := /bin/bash
 BIN   := bin/tails-server
+WINDOW := bin/tails-server-gui
 GO    ?= go
 FUZZTIME ?= 5s
 
-.PHONY: all build demo test check unit fuzz bench reliability conformance clean
+.PHONY: all build deb window demo test check unit fuzz bench reliability conformance clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/tails-server
+
+# The Debian package: dist/tails-server_VERSION_ARCH.deb, built with nfpm
+# (docs/packaging.md says what it holds and why).
+deb:
+	scripts/build-deb.sh
+
+# The desktop window (cgo, WebKitGTK 4.1: Debian's libwebkit2gtk-4.1-dev),
+# a program of its own so that tails-server stays static and CGO-free.
+window:
+	CGO_ENABLED=1 $(GO) build -o $(WINDOW) ./cmd/tails-server-gui
 
 # A private Tor network on loopback, the daemon, and the web service
 # published as an onion; stays up until Ctrl-C.
@@ -22,12 +33,12 @@ demo:
 # shared private Tor network, with -race, then a few seconds of each fuzzer.
 test:
 	scripts/deps.sh test
-	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory build window
 	scripts/test.sh
 
 bench:
 	scripts/deps.sh test
-	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory build window
 	scripts/bench.sh
 
 # The reliability campaign (not part of `make test`): each fuzz target for
@@ -47,4 +58,4 @@ conformance:
 	scripts/conformance.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -4,7 +4,14 @@
 #   scripts/deps.sh run    what `make demo` needs (tor)
 #   scripts/deps.sh test   what `make test` needs: tor, curl, the catalog's
 #                          servers and clients (dokuwiki with php-cgi and
-#                          php-cli), chromium, staticcheck
+#                          php-cli), chromium, zsh and fish (completion
+#                          tests), groff and man-db (man page), WebKitGTK
+#                          4.1 (to build and run the window), Xvfb,
+#                          ImageMagick and x11-utils (its test), staticcheck,
+#                          what the package test uses (lintian,
+#                          debootstrap, systemd-analyze), and for
+#                          `make bench` onionshare-cli (the benchmark of
+#                          fileshare against OnionShare)
 # Fails (non-zero) if something cannot be installed: with CI=true the tests
 # must never turn a missing dependency into a skip.
 set -euo pipefail
@@ -17,7 +24,10 @@ if [ "$what" = test ]; then
 	need+=([nc]=netcat-openbsd [nft]=nftables [ip]=iproute2 [setpriv]=util-linux [lua5.4]=lua5.4 [luac5.4]=lua5.4 [lighttpd]=lighttpd [nginx]=nginx
 		[torsocks]=torsocks [chromium]=chromium [murmurd]=mumble-server [infinoted]=infinoted
 		[sshd]=openssh-server [sftp]=openssh-client [ssh-keygen]=openssh-client [prosody]=prosody [prosodyctl]=prosody [ngircd]=ngircd
-		[openssl]=openssl [unzip]=unzip [strace]=strace [php-cgi]=php-cgi [php]=php-cli)
+		[openssl]=openssl [unzip]=unzip [zsh]=zsh [fish]=fish [groff]=groff [man]=man-db [strace]=strace [php-cgi]=php-cgi [php]=php-cli
+		[lintian]=lintian [debootstrap]=debootstrap [systemd-analyze]=systemd
+		[onionshare-cli]=onionshare-cli
+		[Xvfb]=xvfb [import]=imagemagick [identify]=imagemagick [xwininfo]=x11-utils [pkg-config]=pkg-config)
 fi
 
 missing=()
@@ -27,7 +37,8 @@ done
 # Packages without a program to look for: file -> Debian package.
 declare -A files=()
 if [ "$what" = test ]; then
-	files+=([/usr/share/dokuwiki/doku.php]=dokuwiki)
+	files+=([/usr/share/dokuwiki/doku.php]=dokuwiki
+		[/usr/include/webkitgtk-4.1/webkit2/webkit2.h]=libwebkit2gtk-4.1-dev)
 fi
 for f in "${!files[@]}"; do
 	[ -e "$f" ] || missing+=("${files[$f]}")

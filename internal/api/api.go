@@ -121,6 +121,7 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 	} {
 		mux.Handle(withPrefix(r.pattern), h.wrap(r.fn))
 	}
+	mux.HandleFunc(apitype.Version+windowPrefix, h.window)
 	return h.guard(mux)
 }
 

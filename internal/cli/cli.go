@@ -47,6 +47,12 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...), hint: "see `tails-server help`"}
 }
 
+// unknownVerb is the usage error for a verb c does not have: one line,
+// naming the verbs it has.
+func unknownVerb(c *command, verb string) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf("unknown %s verb %q: use %s", c.name, verb, c.subList())}
+}
+
 // env is what every subcommand gets.
 type env struct {
 	ctx context.Context
@@ -56,6 +62,8 @@ type env struct {
 	stderr io.Writer
 	socket string
 	output string
+	// probe, when set, asks a verb for its flags instead of its help.
+	probe *flagProbe
 }
 
 // command is one verb of the command line. A verb with sub-verbs (client
@@ -65,8 +73,14 @@ type command struct {
 	name    string
 	args    string
 	summary string
-	run     func(e *env, args []string) error
-	subs    []subcommand
+	// doc is the longer description of the README's CLI reference and
+	// the man page (summary when empty); `code` in backquotes.
+	doc  string
+	run  func(e *env, args []string) error
+	subs []subcommand
+	// hidden keeps the command out of the help, the docs and the
+	// completions (__complete, which the completion scripts call).
+	hidden bool
 }
 
 // subcommand is a sub-verb; run is set where the verb dispatches through
@@ -75,6 +89,7 @@ type subcommand struct {
 	name    string
 	args    string
 	summary string
+	doc     string // as command.doc
 	run     func(e *env, args []string) error
 }
 
@@ -110,41 +125,46 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{name: "daemon", args: "--state DIR --network testnet|system|public [--testnet-dir DIR] [--tor-control ADDR]", summary: "run the daemon", run: runDaemon},
+		{name: "daemon", args: "--state DIR --network testnet|system|public [--testnet-dir DIR] [--tor-control ADDR] [--tor PATH] [--volatile-dir DIR] [--catalog DIR] [--no-builtin-catalog] [--firewall=true] [--firewall-table NAME] [--check-interval 5m] [--gui-listen 127.0.0.1:0|off] [--group tails-server] [--isolation-policy FILE|none] [--isolation-port-offset N] [--onions-per-tor 10]", summary: "run the daemon", doc: "run the daemon (as root): it owns the connection to Tor, the services and their onions, and serves the API socket and the GUI", run: runDaemon},
 		{name: "testnet", summary: "start, stop or describe the private Tor network", run: runTestnet, subs: []subcommand{
-			{name: "up", args: "--dir DIR [--base-port N] [--timeout 180s] [--tor PATH]", summary: "start the private network; returns when a client stream works"},
-			{name: "down", args: "--dir DIR", summary: "stop what `testnet up` started (by pid file); safe twice"},
-			{name: "env", args: "--dir DIR", summary: "print the client SOCKS and control addresses, the cookie path and the join torrc"},
-			{name: "client", args: "start|env|add SERVICE --dir DIR [--name demo] [--client demo]", summary: "a client tor of the private network that holds credentials: start it, describe it, or give it a service's credential (reloaded, waits until the service answers)"},
+			{name: "up", args: "--dir DIR [--base-port N] [--timeout 180s] [--tor PATH]", summary: "start the private network; returns when a client stream works", doc: "start the private network; returns when a client stream works"},
+			{name: "down", args: "--dir DIR", summary: "stop what `testnet up` started (by pid file); safe twice", doc: "stop what `up` started (by pid file), the client tors of `testnet client` too; safe twice"},
+			{name: "env", args: "--dir DIR", summary: "print the client SOCKS and control addresses, the cookie path and the join torrc", doc: "YAML: client SOCKS and control addresses, cookie path, join torrc (also in `DIR/join.torrc`)"},
+			{name: "client", args: "start|env|add SERVICE --dir DIR [--name demo] [--client demo]", summary: "a client tor of the private network that holds credentials: start it, describe it, or give it a service's credential (reloaded, waits until the service answers)", doc: "`start`: start a client tor of the network with a `ClientOnionAuthDir` of its own (in `DIR/extra/NAME`; it runs until `testnet down`), or show the running one: `socks_addr`, `client_onion_auth_dir`, `pid`; `env`: the same for the running client tor; `add`: put SERVICE's credential for client `--client` (added if missing) into that tor's `ClientOnionAuthDir` (0600, atomically), reload it, wait until SERVICE answers through it (exit 4 if not within 2 minutes), and print `onion_address` and `socks_addr`"},
 		}},
-		{name: "check", args: "DESCRIPTION.yaml [--network-dir DIR] [--keep] [--wait 120s]", summary: "conformance run of a service description on a scratch daemon and a private network: one line per trial, exit 0 when all pass, 2 when the file does not load", run: runCheck},
-		{name: "list", summary: "list the services", run: runList},
-		{name: "info", args: "SERVICE [--details] [--show-secrets]", summary: "show a service and its options", run: runInfo},
-		{name: "status", args: "SERVICE", summary: "show a service's state and last self-check", run: runStatus},
-		{name: "enable", args: "SERVICE [--wait 120s] [--onion-key FILE]", summary: "install, configure and start a service, and publish it as an onion", run: runEnable},
-		{name: "disable", args: "SERVICE", summary: "stop a service and withdraw its onion", run: runDisable},
-		{name: "remove", args: "SERVICE --yes", summary: "disable a service and wipe its data, config, onion key and clients", run: runRemove},
-		{name: "get-option", args: "SERVICE OPTION [--show-secrets]", summary: "show one option", run: runGetOption},
-		{name: "set-option", args: "SERVICE OPTION VALUE|-", summary: "change an option (validated; the backend restarts if it runs); - reads the value from standard input, unseen on a terminal: use it for secrets", run: runSetOption},
-		{name: "logs", args: "SERVICE [-f] [-n 100]", summary: "show a service's backend output", run: runLogs},
+		{name: "check", args: "DESCRIPTION.yaml [--network-dir DIR] [--keep] [--wait 120s]", summary: "conformance run of a service description on a scratch daemon and a private network: one line per trial, exit 0 when all pass, 2 when the file does not load", doc: "the conformance run of one service description, on a scratch daemon of its own (state, socket, a catalog dir holding only that file) on a private network (the one in `--network-dir`, or one it starts and stops): enable, its probe through the onion from an independent client tor, kill -9 of the backend, set-option of every option (valid and invalid), hostile values, disable, enable, persistence on and off across a simulated reboot; one line per trial (`PASS name (1.2s)`, `FAIL name: why`, `SKIP name: why`), a summary; exit 0 when all pass, 1 when one fails, 2 when the file does not load (`FILE:LINE: what is wrong`). `--keep` keeps the scratch dir (the daemon's log); `-o json` prints the report whole at the end instead of the lines. Runs as root, like the daemon. See `docs/services.md`, \"Checking a description\"", run: runCheck},
+		{name: "list", summary: "list the services", doc: "the services: name, title, `installed`, state, address", run: runList},
+		{name: "info", args: "SERVICE [--details] [--show-secrets]", summary: "show a service and its options", doc: "a service: `installed`, address, port, state, options (secrets masked), clients, warnings, `health` (uptime, last failures; `--details` adds the 24-hour chart); fileshare's last 100 `transfers`, newest first", run: runInfo},
+		{name: "status", args: "SERVICE", summary: "show a service's state and last self-check", doc: "address ready / reachable, last self-check, uptime over 1 h / 24 h / 7 d and the last failures (the health record), progress, options shown in status; with the timers (`stop-after`, `start-at`, see `docs/services/fileshare.md`), the time left before the onion is withdrawn (`stops_in`, `stops_at`) or when a scheduled service publishes (`scheduled`, `starts_at`), and why stop-after, auto-stop or `max-downloads` disabled it; fileshare's newest 10 `transfers` (downloads and uploads: start, end, bytes, complete; `info` shows the last 100; `GET /api/v1/services/fileshare/transfers` adds those under way, with their bytes so far)", run: runStatus},
+		{name: "enable", args: "SERVICE [--wait 120s] [--onion-key FILE]", summary: "install, configure and start a service, and publish it as an onion", doc: "install its packages (their own system services disabled and masked so that none starts at boot with its default configuration, and said so; see \"System services of the packages\"), render its config, start and health-check its backend, publish its onion (before its `start-at` time: record it enabled, state `scheduled`, exit 0, and publish it then); `--onion-key` reuses an address (Tor's `hs_ed25519_secret_key` file or `ED25519-V3:<base64>`)", run: runEnable},
+		{name: "disable", args: "SERVICE", summary: "stop a service and withdraw its onion", doc: "stop it, withdraw the onion (key and clients stay)", run: runDisable},
+		{name: "remove", args: "SERVICE --yes", summary: "disable a service and wipe its data, config, onion key and clients", doc: "disable it and wipe its data, config, onion key and clients; prints what it wiped (`removed:` the service, its onion address and key file, how many clients, the folders); enables again the system services of its packages that `enable` turned off and the host had enabled before", run: runRemove},
+		{name: "get-option", args: "SERVICE OPTION [--show-secrets]", summary: "show one option", doc: "one option", run: runGetOption},
+		{name: "set-option", args: "SERVICE OPTION VALUE|-", summary: "change an option (validated; the backend restarts if it runs); - reads the value from standard input, unseen on a terminal: use it for secrets", doc: "`-` reads the value from standard input: typed at a prompt that does not echo it (a secret), or one line from a pipe (a `text` option: all of it); a second line or nothing is refused. Give secrets this way: an argument shows to every user in `ps` and stays in the shell's history, and `set-option` warns when a secret comes as one. `-` always means standard input (a value that is `-` itself: `printf -- - | tails-server set-option S O -`). Then: validate and apply: re-render, restart the backend if it runs (or retry an enabled service that failed); on failure (the backend does not start, the files cannot move) the old value, config and files stay and the backend runs again as before; a warning says when an accepted value shows nowhere (web's `title` once the folder has an `index.html`)", run: runSetOption},
+		{name: "logs", args: "SERVICE [-f] [-n 100]", summary: "show a service's backend output", doc: "the backend's output", run: runLogs},
 		{name: "client", summary: "manage who may connect", run: runClient, subs: []subcommand{
-			{name: "add", args: "SERVICE NAME", summary: "make a credential for a new client"},
-			{name: "remove", args: "SERVICE NAME", summary: "revoke a client (the onion is re-published without it)"},
-			{name: "list", args: "SERVICE", summary: "list a service's clients (without secrets)"},
-			{name: "show", args: "SERVICE NAME [--format " + strings.Join(clientFormats, "|") + "]", summary: "show a client's credential; auth-private prints the line tor reads from its ClientOnionAuthDir"},
+			{name: "add", args: "SERVICE NAME", summary: "make a credential for a new client", doc: "make a credential for a new client"},
+			{name: "remove", args: "SERVICE NAME", summary: "revoke a client (the onion is re-published without it)", doc: "revoke a client (the onion is re-published without it and open connections are cut)"},
+			{name: "list", args: "SERVICE", summary: "list a service's clients (without secrets)", doc: "clients (without secrets)"},
+			{name: "show", args: "SERVICE NAME [--format " + strings.Join(clientFormats, "|") + "]", summary: "show a client's credential; auth-private prints the line tor reads from its ClientOnionAuthDir", doc: "a client's credential; `auth-private` prints exactly the line Tor reads from a file in its `ClientOnionAuthDir`"},
 		}},
 		{name: "files", summary: "the service's own content: add files to share or publish, list, remove, save received files", run: runFiles, subs: filesVerbs()},
-		{name: "messages", args: "SERVICE [--delete ID]", summary: "list the text messages visitors left (fileshare with messages on), newest first: id, time (UTC), text, files sent with it; or delete one", run: runMessages},
-		{name: "share", args: "SERVICE [--client NAME] [--qr]", summary: "print what a client needs to connect, with QR codes", run: runShare},
+		{name: "messages", args: "SERVICE [--delete ID]", summary: "list the text messages visitors left (fileshare with messages on), newest first: id, time (UTC), text, files sent with it; or delete one", doc: "the text messages visitors left (fileshare with `messages` on, see `docs/services/fileshare.md`), newest first: `id`, `time` (UTC), `text`, the `files` sent with it, and whether the service is `accepting` them now; `--delete ID` removes one (an ID is 16 lowercase hex digits, checked before the daemon is asked); another service says it takes no messages", run: runMessages},
+		{name: "share", args: "SERVICE [--client NAME] [--qr]", summary: "print what a client needs to connect, with QR codes", doc: "address, port, the client URI, instructions with the address, ports and room or channel names filled in, what else the client needs (server password, host key fingerprint); with `--client`, the bare `key` for Tor Browser and the `credential` line for a tor's `ClientOnionAuthDir` (as the file `credential_file`), each with a sentence of what to do; QR codes on a terminal", run: runShare},
 		{name: "settings", summary: "global settings: tor's state across reboots, vanguards", run: runSettings, subs: []subcommand{
-			{name: "get", summary: "show the global settings (also `settings` alone)"},
-			{name: "set", args: "persist-tor-state true|false", summary: "change a global setting"},
+			{name: "get", summary: "show the global settings (also `settings` alone)", doc: "show the global settings (also `settings` alone): whether tor's state (its entry guards) is kept across reboots (for every tor of the daemon), the vanguards protection in use, how many tors run, with the trade-offs explained"},
+			{name: "set", args: "persist-tor-state true|false", summary: "change a global setting", doc: "change a global setting: `persist-tor-state` keeps tor's state (its entry guards) across reboots or not; a change restarts the daemon's tor, and says so: open connections to the services drop until tor has bootstrapped again"},
 		}},
 		{name: "isolation", summary: "Tor stream isolation: policy, torrc, per-application routing, live audit", run: runIsolation, subs: isolationVerbs()},
-		{name: "gui", args: "[--no-open]", summary: "write a one-time login file for the graphical interface (yours alone), print its path and open it", run: runGUI},
-		{name: "completion", args: "bash", summary: "print a shell completion script", run: runCompletion},
-		{name: "version", summary: "print the version", run: runVersion},
-		{name: "help", args: "[COMMAND [VERB]]", summary: "show this help, or a command's"},
+		{name: "gui", args: "[--no-open] [--browser]", summary: "open the graphical interface in a window of its own (tails-server-gui) on a desktop, else write a one-time login file for it (yours alone), print its path and open it in a browser", doc: "open the GUI in a window of its own (`tails-server-gui`, found next to the binary or in PATH) when a desktop is there; else (or with `--browser`) write a one-time login file of the GUI (0600, yours alone), print its path, and open it in the browser when a desktop is there", run: runGUI},
+		{name: "docs", summary: "write the man page, or the README's CLI reference, from this command table", run: runDocs, subs: []subcommand{
+			{name: "man", args: "DIR", summary: "write tails-server.1 into DIR (made if missing), or to standard output when DIR is -", doc: "write the man page `tails-server(1)` (roff) into DIR as `tails-server.1` (to standard output when DIR is `-`), from the command table, as this table, `--help` and the completion scripts are made (what a package installs: `tails-server docs man DESTDIR/usr/share/man/man1`)"},
+			{name: "readme", args: "FILE", summary: "rewrite FILE's CLI reference table", doc: "rewrite the CLI reference table of FILE (the lines between its `cli-reference` markers) from the command table; `go test ./internal/cli` fails while README.md differs from it"},
+		}},
+		{name: "completion", args: "bash|zsh|fish [--bin PATH]", summary: "print a shell completion script", doc: "a completion script for bash, zsh or fish: commands, verbs, flags and their values, and the names of services, options, clients and applications, asked of the daemon when one answers (through a hidden `__complete` verb; nothing when none does). Load it with `source <(bin/tails-server completion bash)`, `source <(bin/tails-server completion zsh)` after `compinit`, or `bin/tails-server completion fish | source`. The script runs the binary that printed it (its absolute path), so it works for a `tails-server` off `PATH`; `--bin tails-server` makes one that runs the `tails-server` on `PATH` (what a package installs)", run: runCompletion},
+		{name: "version", summary: "print the version", doc: "print the version", run: runVersion},
+		{name: "help", args: "[COMMAND [VERB]]", summary: "show this help, or a command's", doc: "the usage of every command and verb, or of one, with its flags"},
+		{name: "__complete", args: "-- WORDS...", summary: "print the completions of the last word (for the completion scripts)", run: runComplete, hidden: true},
 	}
 }
 
@@ -186,7 +206,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c, ok := lookup(args[0])
 	if !ok || c.run == nil {
-		return report(stderr, usageErr("unknown command %q", args[0]))
+		// One line: the hint is in it.
+		fmt.Fprintf(stderr, "tails-server: error: unknown command %q: see `tails-server help`\n", args[0])
+		return ExitUsage
 	}
 	return exit(stderr, c.run(e, args[1:]))
 }
@@ -295,6 +317,10 @@ func parseFlags(fs *flag.FlagSet, e *env, args, pos []string) ([]string, error) 
 	}
 	if err := fs.Parse(args[:end]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			if e.probe != nil {
+				e.probe.fs = fs
+				return nil, errHelpShown
+			}
 			verbHelp(e.stdout, fs, pos)
 			return nil, errHelpShown
 		}

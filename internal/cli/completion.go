@@ -8,98 +8,150 @@ import (
 	"strings"
 )
 
-// runCompletion prints a bash completion script: command names, their
-// verbs, then service names from the daemon (`list`) for the commands
-// that take one. The script runs the binary that printed it (its
-// absolute path), so that names complete for bin/tails-server as well as
-// for a tails-server on PATH.
+// completionShells are the shells `completion` writes a script for.
+var completionShells = []string{"bash", "zsh", "fish"}
+
+// runCompletion prints the completion script of a shell. Every script
+// asks the program itself what to offer (`__complete`, see complete.go),
+// so that commands, verbs and flags come from the command table and the
+// names of services, clients and options from the daemon. The script runs
+// the binary that printed it (its absolute path), so that names complete
+// for bin/tails-server as well as for a tails-server on PATH; --bin names
+// another (a package's scripts say `--bin tails-server`).
 func runCompletion(e *env, args []string) error {
-	pos, err := parse(flag.NewFlagSet("completion", flag.ContinueOnError), e, args)
+	fs := flag.NewFlagSet("completion", flag.ContinueOnError)
+	bin := fs.String("bin", "", "the program the script runs to complete, by path or by name on PATH (default: this program's absolute path)")
+	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 || pos[0] != "bash" {
-		return usageErr("completion takes the shell's name: bash")
+	if len(pos) != 1 {
+		return usageErr("completion takes the shell's name: %s", strings.Join(completionShells, ", "))
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("completion: cannot find this program's own path: %w", err)
+	exe := *bin
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("completion: cannot find this program's own path: %w", err)
+		}
+		if exe, err = filepath.Abs(exe); err != nil {
+			return fmt.Errorf("completion: %w", err)
+		}
 	}
-	if exe, err = filepath.Abs(exe); err != nil {
-		return fmt.Errorf("completion: %w", err)
+	if strings.ContainsAny(exe, "\n\r") {
+		return usageErr("completion: --bin holds a line break")
 	}
-	_, err = fmt.Fprint(e.stdout, bashCompletion(exe))
+	var script string
+	switch pos[0] {
+	case "bash":
+		script = bashCompletion(exe)
+	case "zsh":
+		script = zshCompletion(exe)
+	case "fish":
+		script = fishCompletion(exe)
+	default:
+		return usageErr("completion: unknown shell %q: use %s", pos[0], strings.Join(completionShells, ", "))
+	}
+	_, err = fmt.Fprint(e.stdout, script)
 	return err
 }
 
-// shellQuote quotes s as one word for a POSIX shell.
+// shellQuote quotes s as one word for a POSIX shell (and zsh).
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// bashCompletion is the script for the binary at exe, from the command
-// table: the commands and verbs whose arguments start with SERVICE
-// complete service names.
+// fishQuote quotes s as one word for fish.
+func fishQuote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// completedNames are the command names a script registers for: the
+// program's name, and the binary's path and base name.
+func completedNames(exe string, quote func(string) string) string {
+	reg := []string{"tails-server"}
+	if exe != "tails-server" {
+		reg = append(reg, quote(exe))
+	}
+	if b := filepath.Base(exe); b != "tails-server" && b != exe {
+		reg = append(reg, quote(b))
+	}
+	return strings.Join(reg, " ")
+}
+
+// bashCompletion is the bash script for the binary at exe.
 func bashCompletion(exe string) string {
-	var names, takesService []string
-	var verbCases strings.Builder
-	for _, c := range commands {
-		names = append(names, c.name)
-		if strings.HasPrefix(c.args, "SERVICE") {
-			takesService = append(takesService, c.name)
-		}
-		if len(c.subs) == 0 {
-			continue
-		}
-		var svcVerbs []string
-		for _, s := range c.subs {
-			if strings.HasPrefix(s.args, "SERVICE") {
-				svcVerbs = append(svcVerbs, s.name)
-			}
-		}
-		fmt.Fprintf(&verbCases, "\t%s)\n\t\tif [ \"$n\" -eq 1 ]; then\n\t\t\tCOMPREPLY=($(compgen -W %s -- \"$cur\"))\n", c.name, shellQuote(strings.Join(c.subNames(), " ")))
-		if len(svcVerbs) > 0 {
-			fmt.Fprintf(&verbCases, "\t\telif [ \"$n\" -eq 2 ]; then\n\t\t\tcase \"${COMP_WORDS[i+1]}\" in %s) _tails_server_names ;; esac\n", strings.Join(svcVerbs, "|"))
-		}
-		verbCases.WriteString("\t\tfi ;;\n")
-	}
-	// Register the command name and the binary's own path and name.
-	reg := []string{"tails-server", shellQuote(exe)}
-	if b := filepath.Base(exe); b != "tails-server" {
-		reg = append(reg, shellQuote(b))
-	}
-	return fmt.Sprintf(`# bash completion for tails-server (%[1]s); load with: source <(%[1]s completion bash)
-# _tails_server_names completes $cur with the daemon's service names, asking
-# the daemon the command line names with --socket, if any.
-_tails_server_names() {
-	local j sock=() bin=%[1]s
-	for ((j = 1; j < COMP_CWORD; j++)); do
-		case "${COMP_WORDS[j]}" in
-		--socket|-socket) sock=(--socket "${COMP_WORDS[j+1]}") ;;
-		esac
-	done
-	COMPREPLY=($(compgen -W "$("$bin" "${sock[@]}" -o json list 2>/dev/null | sed -n 's/^ *"name": "\([^"]*\)".*/\1/p')" -- "$cur"))
-}
+	return fmt.Sprintf(`# bash completion for tails-server; load with: source <(%[1]s completion bash)
+# It asks %[1]s __complete for the candidates of the word under the cursor.
 _tails_server() {
-	local cur=${COMP_WORDS[COMP_CWORD]} i=1
-	# Skip the global flags before the command.
-	while [ "$i" -lt "$COMP_CWORD" ]; do
-		case "${COMP_WORDS[i]}" in
-		--socket|-socket|-o|--o) i=$((i + 2)) ;;
-		-*) i=$((i + 1)) ;;
-		*) break ;;
-		esac
+	local IFS=$'\n' line cur=${COMP_WORDS[COMP_CWORD]}
+	local -a out
+	out=($(%[1]s __complete -- "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null))
+	COMPREPLY=()
+	for line in "${out[@]}"; do
+		if [ "$line" = %[2]s ]; then
+			compopt -o filenames 2>/dev/null || true
+			COMPREPLY+=($(compgen -f -- "$cur"))
+		else
+			COMPREPLY+=("${line%%%%$'\t'*}")
+		fi
 	done
-	local n=$((COMP_CWORD - i))
-	if [ "$n" -eq 0 ]; then
-		COMPREPLY=($(compgen -W %[2]s -- "$cur"))
-		return
-	fi
-	case "${COMP_WORDS[i]}" in
-	%[3]s)
-		[ "$n" -eq 1 ] && _tails_server_names ;;
-%[4]s	esac
 }
-complete -F _tails_server %[5]s
-`, shellQuote(exe), shellQuote(strings.Join(names, " ")), strings.Join(takesService, "|"), verbCases.String(), strings.Join(reg, " "))
+complete -F _tails_server %[3]s
+`, shellQuote(exe), completeFile, completedNames(exe, shellQuote))
+}
+
+// zshCompletion is the zsh script for the binary at exe: a file for fpath
+// (_tails-server) or a script to source after compinit.
+func zshCompletion(exe string) string {
+	return fmt.Sprintf(`#compdef tails-server
+# zsh completion for tails-server: put it as _tails-server in a directory of
+# $fpath, or load it after compinit with: source <(%[1]s completion zsh)
+# It asks %[1]s __complete for the candidates of the word under the cursor.
+_tails-server() {
+	local line
+	local -a out cands descs
+	out=("${(@f)$(%[1]s __complete -- "${(@)words[2,CURRENT]}" 2>/dev/null)}")
+	for line in "${out[@]}"; do
+		[[ -z $line ]] && continue
+		if [[ $line == %[2]s ]]; then
+			_files
+			continue
+		fi
+		cands+=("${line%%%%$'\t'*}")
+		if [[ $line == *$'\t'* ]]; then
+			descs+=("${line%%%%$'\t'*}  -- ${line#*$'\t'}")
+		else
+			descs+=("$line")
+		fi
+	done
+	(( ${#cands} )) && compadd -l -d descs -a cands
+}
+if [[ $funcstack[1] == _tails-server ]]; then
+	_tails-server "$@"
+else
+	compdef _tails-server %[3]s
+fi
+`, shellQuote(exe), completeFile, completedNames(exe, shellQuote))
+}
+
+// fishCompletion is the fish script for the binary at exe.
+func fishCompletion(exe string) string {
+	var reg strings.Builder
+	for _, name := range strings.Fields(completedNames(exe, func(s string) string { return s })) {
+		fmt.Fprintf(&reg, "complete -c %s -f -a '(__tails_server_complete)'\n", fishQuote(name))
+	}
+	return fmt.Sprintf(`# fish completion for tails-server; load with: %[1]s completion fish | source
+# It asks %[1]s __complete for the candidates of the token under the cursor.
+function __tails_server_complete
+	set -l words (commandline -opc) (commandline -ct)
+	set -e words[1]
+	for line in (%[1]s __complete -- $words 2>/dev/null)
+		if test "$line" = %[2]s
+			__fish_complete_path (commandline -ct)
+		else
+			printf '%%s\n' $line
+		end
+	end
+end
+%[3]s`, fishQuote(exe), completeFile, reg.String())
 }

@@ -82,7 +82,7 @@ func runTestnet(e *env, args []string) error {
 		return usageErr("testnet takes %s", cmd.subList())
 	}
 	if _, ok := cmd.sub(pos[0]); !ok {
-		return usageErr("unknown testnet verb %q: use %s", pos[0], cmd.subList())
+		return unknownVerb(cmd, pos[0])
 	}
 	if *dir == "" {
 		return usageErr("testnet %s needs --dir DIR", pos[0])
@@ -113,7 +113,7 @@ func runTestnet(e *env, args []string) error {
 		}
 		return printEnv(e, env)
 	}
-	return usageErr("unknown testnet verb %q: use %s", pos[0], cmd.subList())
+	return unknownVerb(cmd, pos[0])
 }
 
 func printEnv(e *env, env *testnet.Env) error {

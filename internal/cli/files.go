@@ -24,10 +24,10 @@ import (
 
 func filesVerbs() []subcommand {
 	return []subcommand{
-		{name: "add", args: "SERVICE PATH... [--to FOLDER] [--replace] [--folder NAME]", summary: "copy files or folders (read as you) into the service's offered folder, all at once when complete; a folder named with a trailing / adds what it holds"},
-		{name: "list", args: "SERVICE [--received] [--folder NAME]", summary: "list the files offered (or received, with --received): name, size, time (UTC), downloads so far"},
-		{name: "remove", args: "SERVICE NAME... [--received] [--folder NAME]", summary: "remove files or folders (all names are checked first)"},
-		{name: "save", args: "SERVICE NAME... --to DIR [--folder NAME]", summary: "write received files to DIR, yours, never overwriting (name (1), name (2), ...)"},
+		{name: "add", args: "SERVICE PATH... [--to FOLDER] [--replace] [--folder NAME]", summary: "copy files or folders (read as you) into the service's offered folder, all at once when complete; a folder named with a trailing / adds what it holds", doc: "copy files or folders into the service's offered folder (fileshare's `share`, web's site): read by the CLI as you (a file you cannot read, a symbolic link pointing outside the folder named, a name with `/`, `..`, a control or format character or over 255 bytes is refused before anything is sent), streamed, with a progress bar on a terminal for 16 MiB or more, written to a staging folder and moved into place only once complete; a name that exists is refused unless `--replace` (web's own welcome page gives way); a folder with a trailing `/` adds what it holds; `--to` a folder inside; a full disk, a cut-off stream or a refusal leaves nothing"},
+		{name: "list", args: "SERVICE [--received] [--folder NAME]", summary: "list the files offered (or received, with --received): name, size, time (UTC), downloads so far", doc: "the files offered (or received): `name`, `size`, `modified` (UTC), `downloads` so far when the backend counts them (fileshare: complete downloads of that version of the file, kept across restarts; see `docs/services/fileshare.md`)"},
+		{name: "remove", args: "SERVICE NAME... [--received] [--folder NAME]", summary: "remove files or folders (all names are checked first)", doc: "remove files or folders; every name is checked first, and if one is missing nothing is removed"},
+		{name: "save", args: "SERVICE NAME... --to DIR [--folder NAME]", summary: "write received files to DIR, yours, never overwriting (name (1), name (2), ...)", doc: "write received files into DIR, by the CLI, so they are yours (mode 0600): each to a temporary file, synced, then linked to a free name (`name (1).ext`, ...), never overwriting; prints where each went"},
 	}
 }
 
@@ -83,7 +83,7 @@ func runFiles(e *env, args []string) error {
 		}
 		return filesSave(e, rest[0], rest[1:], *folder, *to)
 	}
-	return usageErr("unknown files verb %q: use %s", verb, cmd.subList())
+	return unknownVerb(cmd, verb)
 }
 
 // localEntry is one file or folder to send, as it is named in the stream

@@ -44,19 +44,34 @@ var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
 </html>
 `))
 
-// runGUI asks the daemon for a one-time login of its GUI, writes it into
-// a login file only the caller can read, prints where it is, and opens it
-// with xdg-open when a desktop session is there. The token is in no URL
-// and in no process's arguments: only the file's path is.
+// runGUI opens the GUI in a window of its own (tails-server-gui, which
+// needs no login: the daemon knows it by the socket's peer credentials)
+// when a desktop session is there and the window program is installed.
+// Otherwise it asks the daemon for a one-time login of its GUI, writes it
+// into a login file only the caller can read, prints where it is, and
+// opens it with xdg-open when a desktop session is there. The token is in
+// no URL and in no process's arguments: only the file's path is.
 func runGUI(e *env, args []string) error {
 	fs := flag.NewFlagSet("gui", flag.ContinueOnError)
-	noOpen := fs.Bool("no-open", false, "only write the login file and print its path, do not open a browser")
+	noOpen := fs.Bool("no-open", false, "only write the login file and print its path, do not open a window or a browser")
+	browser := fs.Bool("browser", false, "open the GUI in a browser even when the window (tails-server-gui) is there")
 	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
 	}
 	if err := wantArgs("gui", pos, 0, "no arguments"); err != nil {
 		return err
+	}
+	desktop := os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != ""
+	if !*noOpen && !*browser && desktop {
+		if prog := findWindow(); prog != "" {
+			pid, err := openWindow(e, prog)
+			if err == nil {
+				fmt.Fprintf(e.stderr, "tails-server: opened the GUI in a window of its own (%s, pid %d)\n", prog, pid)
+				return e.print(guiWindow{Window: prog, PID: pid})
+			}
+			fmt.Fprintf(e.stderr, "tails-server: no window: %v; opening the GUI in a browser instead\n", err)
+		}
 	}
 	l, err := e.client().GUILogin(e.ctx)
 	if err != nil {
@@ -77,7 +92,7 @@ func runGUI(e *env, args []string) error {
 	}
 	fileURL := (&url.URL{Scheme: "file", Path: path}).String()
 	fmt.Fprintf(e.stderr, "tails-server: open %s in a browser on this computer: it logs you in once, until %s; only you can read it\n", fileURL, l.Expires.Local().Format("15:04:05"))
-	if *noOpen || (os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "") {
+	if *noOpen || !desktop {
 		return nil
 	}
 	opener, err := exec.LookPath("xdg-open")

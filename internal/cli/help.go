@@ -63,6 +63,9 @@ func help(w io.Writer) {
 	fmt.Fprintln(w, "usage: tails-server [--socket PATH] [-o yaml|json] COMMAND [ARGS]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands {
+		if c.hidden {
+			continue
+		}
 		if len(c.subs) == 0 {
 			fmt.Fprintf(w, "  %s\n           %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 			continue

@@ -118,3 +118,16 @@ func TestHelpClientShowFormats(t *testing.T) {
 		t.Errorf("help lists --format %s, the command accepts %s", strings.Join(listed, "|"), strings.Join(accepted, "|"))
 	}
 }
+
+// An unknown command or verb is a usage error of one line that says
+// where to look.
+func TestUnknownVerbOneLine(t *testing.T) {
+	t.Setenv("TAILS_SERVER_SOCKET", filepath.Join(t.TempDir(), "none.sock"))
+	for _, args := range [][]string{{"nosuch"}, {"help", "nosuch"}, {"-o", "json", "frob", "--help"}, {"client", "frob"}, {"files", "frob", "web"}, {"isolation", "frob"}, {"testnet", "frob"}} {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), args, &out, &errb)
+		if code != ExitUsage || out.Len() > 0 || strings.Count(errb.String(), "\n") != 1 || !strings.HasPrefix(errb.String(), "tails-server: error: unknown ") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and one line", args, code, out.String(), errb.String())
+		}
+	}
+}

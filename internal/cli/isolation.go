@@ -32,17 +32,17 @@ func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) 
 func isolationVerbs() []subcommand {
 	return []subcommand{
 		{name: "torrc", args: "[--policy FILE] [--port-offset N] [--tor PATH]",
-			summary: "print the policy as torrc lines (to %include from a system tor's torrc)", run: isolationTorrc},
+			summary: "print the policy as torrc lines (to %include from a system tor's torrc)", doc: "the isolation policy as torrc lines, to `%include` from a system tor's torrc", run: isolationTorrc},
 		{name: "apps", args: "[--policy FILE] [--port-offset N] [--local]",
-			summary: "list the applications, their ports and flags: the running daemon's policy and port offset when one answers, else the local policy", run: isolationApps},
+			summary: "list the applications, their ports and flags: the running daemon's policy and port offset when one answers, else the local policy", doc: "the applications, their SOCKS ports and isolation flags: the running daemon's policy at its port offset (the ports its tor opened) when one answers, else the local policy (said on stderr)", run: isolationApps},
 		{name: "run", args: "APP [--isolate-key KEY] [--torsocks] [--policy FILE] [--port-offset N] -- COMMAND [ARGS]",
-			summary: "run a command so that it uses its application's SOCKS port", run: isolationRun},
+			summary: "run a command so that it uses its application's SOCKS port", doc: "run a command so that it uses its application's port (`ALL_PROXY`, `HTTP(S)_PROXY`, a generated torsocks configuration); `--isolate-key` gives it circuits of its own on an `IsolateSOCKSAuth` port", run: isolationRun},
 		{name: "audit", args: "[--for DURATION] [--control ADDR [--cookie FILE]] [--policy FILE] [--port-offset N]",
-			summary: "follow tor's streams and circuits and report every pair of streams that shared a circuit against the policy (through the daemon, or straight to tor's control port with --control)", run: isolationAudit},
+			summary: "follow tor's streams and circuits and report every pair of streams that shared a circuit against the policy (through the daemon, or straight to tor's control port with --control)", doc: "follow tor's streams and circuits and report which streams shared a circuit, flagging every pair the policy forbids", run: isolationAudit},
 		{name: "proxy", args: "[--app browser] [--listen 127.0.0.1:9152] [--mode site|conn] [--upstream ADDR]",
-			summary: "a SOCKS5 front proxy giving each first-party site its own circuit", run: isolationProxy},
+			summary: "a SOCKS5 front proxy giving each first-party site its own circuit", doc: "a SOCKS5 front proxy that gives each first-party site its own circuit", run: isolationProxy},
 		{name: "bench", args: "[--testnet-dir DIR] [--runs 3] [--out DIR] [--policies LIST] [--workloads LIST]",
-			summary: "measure what isolation costs on the private network", run: isolationBench},
+			summary: "measure what isolation costs on the private network", doc: "replay page loads and chats under each isolation policy on the private network", run: isolationBench},
 	}
 }
 
@@ -71,7 +71,7 @@ func runIsolation(e *env, args []string) error {
 	if s, ok := cmd.sub(args[0]); ok {
 		return s.run(e, args[1:])
 	}
-	return usageErr("unknown isolation verb %q: use %s", args[0], cmd.subList())
+	return unknownVerb(cmd, args[0])
 }
 
 // policyFlags are the flags every verb that reads a policy takes.

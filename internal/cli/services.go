@@ -287,6 +287,6 @@ func runClient(e *env, args []string) error {
 		}
 		return e.print(cl)
 	default:
-		return usageErr("unknown client verb %q: use %s", verb, cmd.subList())
+		return unknownVerb(cmd, verb)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"tails-server/internal/apitype"
 )
@@ -45,4 +46,31 @@ func (c *Client) Icon(ctx context.Context, name string) ([]byte, error) {
 		return nil, fmt.Errorf("icon of %s larger than %d bytes", name, MaxIconSize)
 	}
 	return b, nil
+}
+
+// Window sends a request of the window program (tails-server-gui) to the
+// daemon's GUI: method, the GUI's path with its query, the body and its
+// content type. The daemon knows the window by the socket's peer
+// credentials; nothing else identifies it. A redirect is not followed:
+// the answer is the GUI's own, for the window to show.
+func (c *Client) Window(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Response, error) {
+	if err := c.precheck(); err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("window path %q does not start with /", path)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+apitype.Host+apitype.Version+"/gui/window"+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	hc := &http.Client{Transport: c.hc.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, c.connErr(err)
+	}
+	return resp, nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,7 +91,7 @@ type daemon struct {
 	// catalogErrors are the descriptions refused at load, "file:line: why".
 	catalogErrors []string
 	cat           *catalog.Catalog
-	gui           *gui.Server // nil with --gui-listen off
+	gui           *gui.Server // with no listener under --gui-listen off
 	iso           *isoState
 	// torUser is the user the daemon's tors run as; "": the daemon's own.
 	torUser string
@@ -98,10 +99,15 @@ type daemon struct {
 
 // GUILogin returns a fresh one-time login token of the GUI for uid.
 func (d *daemon) GUILogin(uid int) (apitype.GUILogin, error) {
-	if d.gui == nil {
+	if d.gui == nil || d.cfg.GUIListen == "off" {
 		return apitype.GUILogin{}, &services.Error{Status: 404, Msg: "the GUI is off (--gui-listen off)", Hint: "restart the daemon without --gui-listen off"}
 	}
 	return d.gui.Login(uid)
+}
+
+// ServeWindow serves a GUI request of a window program at the API socket.
+func (d *daemon) ServeWindow(w http.ResponseWriter, r *http.Request, uid, pid int) {
+	d.gui.ServeWindow(w, r, uid, pid)
 }
 
 // Icon returns the SVG icon of a service's description.
@@ -334,16 +340,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// The GUI serves the window program over the socket even with no
+	// listener of its own (--gui-listen off).
+	d.gui = gui.New(gui.Config{Client: client.New(cfg.Socket), Log: log.With("part", "gui")})
 	if cfg.GUIListen != "off" {
-		g := gui.New(gui.Config{Client: client.New(cfg.Socket), Log: log.With("part", "gui")})
-		if err := g.Listen(cfg.GUIListen); err != nil {
+		if err := d.gui.Listen(cfg.GUIListen); err != nil {
 			ln.Close()
 			os.Remove(cfg.Socket)
 			return err
 		}
-		d.gui = g
-		go g.Serve()
-		log.Info("gui listening", "addr", g.Addr(), "login", "tails-server gui")
+		go d.gui.Serve()
+		log.Info("gui listening", "addr", d.gui.Addr(), "login", "tails-server gui")
 	}
 	srv := api.NewServer(d, log.With("part", "api"))
 	served := make(chan error, 1)

@@ -157,7 +157,7 @@ func TestGUILoginPollerAsNobody(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		o, e, c := cli(t, []string{"TAILS_SERVER_SOCKET=" + d.socket, "PATH=" + pathDir + ":" + os.Getenv("PATH"), "DISPLAY=:0", "XDG_RUNTIME_DIR=" + runtime}, "gui", "-o", "json")
+		o, e, c := cli(t, []string{"TAILS_SERVER_SOCKET=" + d.socket, "PATH=" + pathDir + ":" + os.Getenv("PATH"), "DISPLAY=:0", "XDG_RUNTIME_DIR=" + runtime}, "gui", "--browser", "-o", "json")
 		done <- result{o, e, c}
 	}()
 	var args string

@@ -192,7 +192,7 @@ func (d *daemon) service(name string) apitype.Service {
 
 // backendTempDir is a temporary dir that a backend running as a user of
 // its own can traverse to reach its data dir (as it does through /var/lib).
-func backendTempDir(t *testing.T) string {
+func backendTempDir(t testing.TB) string {
 	tmp := t.TempDir()
 	for _, d := range []string{tmp, filepath.Dir(tmp)} {
 		if err := os.Chmod(d, 0o711); err != nil {

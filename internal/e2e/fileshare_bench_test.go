@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -98,21 +97,6 @@ func BenchmarkFileshareThroughput(b *testing.B) {
 	if err := ctl.OnionClientAuthAdd(ctx, addrs["lighttpd"], creds["lighttpd"], "", false); err != nil {
 		b.Fatal(err)
 	}
-	// newPath closes the client's rendezvous circuits to a service and
-	// waits for a new one: each download takes a fresh path through the
-	// relays, so that one slow path cannot favour either server.
-	newPath := func(svc string) {
-		circs, err := ctl.Circuits(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, circ := range circs {
-			if circ.RendQuery == addrs[svc] && strings.HasPrefix(circ.Purpose, "HS_CLIENT_REND") {
-				ctl.CloseCircuit(ctx, circ.ID)
-			}
-		}
-		warmUp(b, cl.SocksAddr, "http://"+addrs[svc]+".onion/")
-	}
 	url := map[string]string{
 		"fileshare": "http://" + addrs["fileshare"] + ".onion/files/big.bin",
 		"lighttpd":  "http://" + addrs["lighttpd"] + ".onion/big.bin",
@@ -131,30 +115,15 @@ func BenchmarkFileshareThroughput(b *testing.B) {
 				order = []string{"lighttpd", "fileshare"}
 			}
 			for _, svc := range order {
-				newPath(svc)
-				var peak int
-				stop := make(chan struct{})
-				var wg sync.WaitGroup
+				freshPath(b, ctl, cl.SocksAddr, addrs[svc])
+				var stop func() int
 				if svc == "fileshare" {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for {
-							if kb := procStatusKBQuiet(pid, "VmRSS"); kb > peak {
-								peak = kb
-							}
-							select {
-							case <-stop:
-								return
-							case <-time.After(50 * time.Millisecond):
-							}
-						}
-					}()
+					stop = sampleRSS(pid)
 				}
 				mibs := curlThroughput(b, cl.SocksAddr, url[svc])
-				close(stop)
-				wg.Wait()
-				maxDuring = max(maxDuring, peak)
+				if stop != nil {
+					maxDuring = max(maxDuring, stop())
+				}
 				if svc == "fileshare" {
 					fs = append(fs, mibs)
 				} else {

@@ -123,6 +123,9 @@ func (s *Server) expired(ss *session, now time.Time) bool {
 
 // sessionOf returns the request's session, or nil.
 func (s *Server) sessionOf(r *http.Request) *session {
+	if ss, ok := windowOf(r); ok {
+		return ss
+	}
 	c, err := r.Cookie(cookieName)
 	if err != nil || c.Value == "" || len(c.Value) > 100 {
 		return nil
@@ -145,6 +148,10 @@ func (s *Server) sessionOf(r *http.Request) *session {
 
 // endSession logs the request's session out.
 func (s *Server) endSession(r *http.Request) {
+	if ss, ok := windowOf(r); ok {
+		s.endWindow(ss)
+		return
+	}
 	if c, err := r.Cookie(cookieName); err == nil {
 		s.mu.Lock()
 		delete(s.sessions, sha256.Sum256([]byte(c.Value)))

@@ -20,6 +20,10 @@
 // GET) and work without JavaScript; with it, server-sent events refresh the
 // live parts of a page.
 //
+// The desktop window (cmd/tails-server-gui) reaches the same pages over the
+// API socket instead (ServeWindow, window.go): no listener, no token, no
+// cookie; its session is bound to the window process's peer credentials.
+//
 // QR codes are drawn on the server as SVG with github.com/skip2/go-qrcode,
 // the module the CLI's share command already uses.
 package gui
@@ -73,6 +77,7 @@ type Server struct {
 	addr     string // the listener's host:port, the only Host accepted
 	tokens   map[[32]byte]pending
 	sessions map[[32]byte]*session
+	windows  map[windowID]*session
 	jobs     map[string]*job
 }
 
@@ -91,7 +96,7 @@ func New(cfg Config) *Server {
 		cfg.Log = slog.Default()
 	}
 	s := &Server{cfg: cfg, c: cfg.Client, log: cfg.Log,
-		tokens: map[[32]byte]pending{}, sessions: map[[32]byte]*session{}, jobs: map[string]*job{}}
+		tokens: map[[32]byte]pending{}, sessions: map[[32]byte]*session{}, windows: map[windowID]*session{}, jobs: map[string]*job{}}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.routes()
 	return s

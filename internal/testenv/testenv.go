@@ -63,6 +63,8 @@ func debianPackage(program string) string {
 		return "iproute2"
 	case "sshd":
 		return "openssh-server"
+	case "man":
+		return "man-db"
 	case "ssh", "sftp", "ssh-keygen":
 		return "openssh-client"
 	}
