@@ -18,7 +18,7 @@ if [ -n "${BENCH:-}" ]; then
 	run "$BENCH" "${BENCHTIME:-3x}"
 else
 	run 'TestnetUp|OnionPublication|DaemonRSS|Enable_' "${BENCHTIME:-3x}"
-	run 'FiftyServices|Recovery|Fileshare|FilesAdd' 1x
+	run 'FiftyServices|Recovery|Fileshare|FilesAdd|SelfCheckOverhead' 1x
 	run 'GUIServicesFifty' 200x
 	# Stream isolation: the front proxy against tor's SocksPort, then the
 	# cost of each isolation policy (table and chart in bench-out/isolation).

@@ -113,6 +113,8 @@ type Service struct {
 	// Transfers are the last downloads and uploads of a service that
 	// records them (fileshare), newest first.
 	Transfers []Transfer `json:"transfers,omitempty" yaml:"transfers,omitempty"`
+	// Health is the record of the service's self-checks.
+	Health *Health `json:"health,omitempty" yaml:"health,omitempty"`
 
 	Details *ServiceDetails `json:"details,omitempty" yaml:"details,omitempty"`
 }
@@ -185,6 +187,45 @@ type Check struct {
 	OK       bool          `json:"ok" yaml:"ok"`
 	Duration time.Duration `json:"duration_ns" yaml:"duration"`
 	Error    string        `json:"error,omitempty" yaml:"error,omitempty"`
+	// Step is where a failed check failed: "checker" (the daemon's
+	// checker tor was not ready), "connect" (tor could not reach the
+	// onion), "protocol" (the service did not answer as it should) or
+	// "other".
+	Step string `json:"step,omitempty" yaml:"step,omitempty"`
+}
+
+// Health sums up a service's record of self-checks (kept 7 days, at most
+// 10080 checks, in the service's root).
+type Health struct {
+	// Uptime is the share of passed checks over the last 1 h, 24 h and
+	// 7 d, in that order.
+	Uptime []Uptime `json:"uptime" yaml:"uptime"`
+	// LastFailures are the last failed checks (at most 10), newest
+	// first.
+	LastFailures []Check `json:"last_failures,omitempty" yaml:"last_failures,omitempty"`
+	// Chart is the last 24 h in 48 slices of 30 minutes, oldest first;
+	// only in the answer about one service.
+	Chart []HealthSlice `json:"chart,omitempty" yaml:"chart,omitempty"`
+}
+
+// Uptime is the share of passed self-checks over a window.
+type Uptime struct {
+	// Window is "1h", "24h" or "7d".
+	Window string `json:"window" yaml:"window"`
+	Checks int    `json:"checks" yaml:"checks"`
+	Failed int    `json:"failed" yaml:"failed"`
+	// Percent is the passed checks' share (0–100); absent when no check
+	// ran in the window.
+	Percent *float64 `json:"percent,omitempty" yaml:"percent,omitempty"`
+}
+
+// HealthSlice sums up the self-checks of one slice of time.
+type HealthSlice struct {
+	Start  time.Time `json:"start" yaml:"start"`
+	Checks int       `json:"checks" yaml:"checks"`
+	Failed int       `json:"failed" yaml:"failed"`
+	// Latency is the mean latency of the passed checks.
+	Latency time.Duration `json:"latency_ns" yaml:"latency"`
 }
 
 // EnableRequest asks the daemon to enable a service.

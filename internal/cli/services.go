@@ -55,6 +55,9 @@ func runInfo(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if !*details && s.Health != nil {
+		s.Health.Chart = nil // the GUI's; --details shows it
+	}
 	return e.print(s)
 }
 
@@ -67,9 +70,13 @@ type statusView struct {
 	Reachable    bool           `yaml:"reachable" json:"reachable"`
 	OnionAddress string         `yaml:"onion_address,omitempty" json:"onion_address,omitempty"`
 	LastCheck    *apitype.Check `yaml:"last_check,omitempty" json:"last_check,omitempty"`
-	Error        string         `yaml:"error,omitempty" json:"error,omitempty"`
-	Warnings     []string       `yaml:"warnings,omitempty" json:"warnings,omitempty"`
-	Progress     string         `yaml:"progress,omitempty" json:"progress,omitempty"`
+	// Uptime is the share of passed self-checks over 1 h, 24 h and 7 d;
+	// LastFailures the last failed ones, newest first (the health record).
+	Uptime       []apitype.Uptime `yaml:"uptime,omitempty" json:"uptime,omitempty"`
+	LastFailures []apitype.Check  `yaml:"last_failures,omitempty" json:"last_failures,omitempty"`
+	Error        string           `yaml:"error,omitempty" json:"error,omitempty"`
+	Warnings     []string         `yaml:"warnings,omitempty" json:"warnings,omitempty"`
+	Progress     string           `yaml:"progress,omitempty" json:"progress,omitempty"`
 	// Scheduled says when a scheduled service publishes and how long
 	// that is from now; StartsAt is that time.
 	Scheduled string     `yaml:"scheduled,omitempty" json:"scheduled,omitempty"`
@@ -118,6 +125,9 @@ func toStatusAt(s apitype.Service, now time.Time) statusView {
 	}
 	if s.Details != nil {
 		v.LastCheck = s.Details.LastCheck
+	}
+	if s.Health != nil {
+		v.Uptime, v.LastFailures = s.Health.Uptime, s.Health.LastFailures
 	}
 	if s.State == apitype.StateScheduled && s.StartsAt != nil {
 		v.StartsAt = s.StartsAt

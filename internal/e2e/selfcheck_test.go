@@ -24,23 +24,9 @@ func TestSelfCheckRepairs(t *testing.T) {
 	d := startDaemon(t, state, filepath.Join(tmp, "api.sock"), "--check-interval", "3s")
 	d.mustCLI("enable", "web", "--wait", "150s")
 
-	// The test, as root, reaches the daemon's tor through its control
-	// port file and cookie, as an administrator could.
-	b, err := os.ReadFile(filepath.Join(state+"-volatile", "tor", "control-port"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := strings.TrimPrefix(strings.TrimSpace(string(b)), "PORT=")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	ctl, err := tor.Dial(ctx, "tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.Close()
-	if err := ctl.Authenticate(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
+	ctl := daemonTorControl(t, ctx, state)
 	if err := ctl.SetConf(ctx, tor.KeyValue{Key: "DisableNetwork", Value: "1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -75,4 +61,24 @@ func TestSelfCheckRepairs(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// daemonTorControl is a control connection to the daemon's own tor: the
+// test, as root, reaches it through its control port file and cookie, as
+// an administrator could. It is closed when the test ends.
+func daemonTorControl(t *testing.T, ctx context.Context, state string) *tor.Conn {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(state+"-volatile", "tor", "control-port"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := tor.Dial(ctx, "tcp", strings.TrimPrefix(strings.TrimSpace(string(b)), "PORT="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctl.Close() })
+	if err := ctl.Authenticate(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	return ctl
 }

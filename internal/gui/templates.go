@@ -35,6 +35,8 @@ func init() {
 		"ago":     ago,
 		"clock":   func(t time.Time) string { return t.Local().Format("2006-01-02 15:04") },
 		"qr":      qrSVG,
+		"health":  healthSVG,
+		"uptime":  uptimeText,
 		"deref":   func(b *bool) bool { return b != nil && *b },
 		"lines":   func(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") },
 		"fileURL": fileURL,

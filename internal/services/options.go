@@ -466,6 +466,7 @@ func (m *Manager) Remove(ctx context.Context, name string) error {
 	s.rec = &store.Service{Name: name}
 	s.key, s.selfKey = nil, nil
 	s.lastCheck, s.uploads, s.republished = nil, 0, 0
+	s.health.Reset()
 	s.fire(evDisable, "")
 	return nil
 }

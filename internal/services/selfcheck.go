@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"tails-server/internal/apitype"
+	"tails-server/internal/health"
 	"tails-server/internal/socks"
 	"tails-server/internal/tor"
 )
@@ -46,6 +47,7 @@ func (m *Manager) checkLoop(ctx context.Context, s *service, c *tor.Conn) {
 			return
 		}
 		m.opt.Metrics.Check(s.def.Name, res.OK, res.Duration)
+		m.recordCheck(s, res)
 		s.mu.Lock()
 		s.lastCheck = &res
 		if res.OK {
@@ -162,13 +164,14 @@ func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 	case pc.checking <- struct{}{}:
 		defer func() { <-pc.checking }()
 	case <-ctx.Done():
-		return apitype.Check{Time: time.Now(), Error: ctx.Err().Error()}
+		return apitype.Check{Time: time.Now(), Error: ctx.Err().Error(), Step: health.StepOther}
 	}
 	start := time.Now()
 	s.mu.Lock()
 	host := s.rec.Address + ".onion"
 	port := s.def.OnionPorts[0].Virtual
 	s.mu.Unlock()
+	step := health.StepChecker
 	err := func() error {
 		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
@@ -187,6 +190,7 @@ func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 			return errors.New("tor has no SOCKS port")
 		}
 		target := fmt.Sprintf("%s:%d", host, port)
+		step = health.StepConnect
 		conn, err := socks.Dial(cctx, proxy, target, nil)
 		if socks.IsCode(err, socks.CodeOnionMissingAuth) && m.restoreSelfCredential(cctx, s) {
 			conn, err = socks.Dial(cctx, proxy, target, nil)
@@ -195,11 +199,12 @@ func (m *Manager) checkOnce(ctx context.Context, s *service) apitype.Check {
 			return err
 		}
 		defer conn.Close()
+		step = health.StepProtocol
 		return probe(s.def, conn, host)
 	}()
 	res := apitype.Check{Time: start, OK: err == nil, Duration: time.Since(start)}
 	if err != nil {
-		res.Error = err.Error()
+		res.Error, res.Step = err.Error(), step
 	}
 	return res
 }

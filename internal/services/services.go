@@ -23,6 +23,7 @@ import (
 	"tails-server/internal/catalog"
 	"tails-server/internal/fileshare"
 	"tails-server/internal/firewall"
+	"tails-server/internal/health"
 	"tails-server/internal/install"
 	"tails-server/internal/metrics"
 	"tails-server/internal/onionkey"
@@ -191,6 +192,8 @@ type service struct {
 	// powOff says why the onion went up without proof of work although
 	// the pow option is on ("" when it has it, or pow is off).
 	powOff string
+	// health is the record of the self-checks (healthrec.go).
+	health *health.Record
 }
 
 // New returns a manager over the services of the catalog.
@@ -219,7 +222,7 @@ func New(st *store.Store, t Tors, cat *catalog.Catalog, opt Options) (*Manager, 
 			return nil, err
 		}
 		s := &service{def: def, rec: rec, state: apitype.StateDisabled, changed: make(chan struct{}),
-			kick: make(chan struct{}, 1), torIndex: -1}
+			kick: make(chan struct{}, 1), torIndex: -1, health: m.newHealth(name)}
 		if err := m.loadKeys(s); err != nil {
 			return nil, err
 		}
@@ -464,7 +467,9 @@ func (m *Manager) Info(name string, details, showSecrets bool) (apitype.Service,
 	if err != nil {
 		return apitype.Service{}, err
 	}
-	return m.info(s, details, showSecrets), nil
+	out := m.info(s, details, showSecrets)
+	out.Health = m.healthOut(s, true)
+	return out, nil
 }
 
 // installed reports whether the service has everything it needs on this
@@ -501,6 +506,7 @@ func (m *Manager) info(s *service, details, showSecrets bool) apitype.Service {
 		out.OnionAddress = s.rec.Address + ".onion"
 	}
 	m.timersOut(s, &out)
+	out.Health = m.healthOut(s, false)
 	out.Transfers = transfersOut(s.transfers.Done())
 	out.Warnings = append(m.warnings(s), s.powWarning()...)
 	if s.rec.Enabled && out.ClientAuth && len(s.rec.Clients) == 0 {
