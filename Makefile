@@ -5,7 +5,7 @@ WINDOW := bin/tails-server-gui
 GO    ?= go
 FUZZTIME ?= 5s
 
-.PHONY: all build deb window demo test check unit fuzz bench reliability conformance clean
+.PHONY: all build deb test-package window demo test check unit fuzz bench reliability conformance clean
 
 all: build
 
@@ -16,6 +16,13 @@ build:
 # (docs/packaging.md says what it holds and why).
 deb:
 	scripts/build-deb.sh
+
+# The package's own test (not part of `make test`): the .deb installed
+# into a debootstrapped Debian 12 tree, its promises checked.
+test-package:
+	scripts/deps.sh test
+	$(MAKE) --no-print-directory build
+	scripts/test-package.sh
 
 # The desktop window (cgo, WebKitGTK 4.1: Debian's libwebkit2gtk-4.1-dev),
 # a program of its own so that tails-server stays static and CGO-free.

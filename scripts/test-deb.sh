@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the .deb into a clean Debian 12 tree and checks what it
-# promises (run by TestDebPackage in internal/e2e, as root):
+# promises (run by TestDebPackage in internal/e2e, build tag debtest, as root: `make test-package`):
 #   scripts/test-deb.sh [DEB]     (default: build one with build-deb.sh)
 # The tree is debootstrapped (minbase, and systemd as on any Debian 12
 # machine) from the machine's Debian mirror (DEB_MIRROR overrides it) into

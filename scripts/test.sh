@@ -27,7 +27,7 @@ export TAILS_TESTNET_DIR="$tmp/net"
 export TAILS_SERVER_BIN="$PWD/bin/tails-server"
 
 echo "== tests"
-go test -race -count=1 -timeout 40m ./...
+go test -race -count=1 -timeout 60m ./...
 
 echo "== fuzz (${FUZZTIME:-5s} each)"
 for target in $(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' internal | sed 's/^func //' | sort -u); do

@@ -1,3 +1,5 @@
+//go:build debtest
+
 package e2e
 
 import (
