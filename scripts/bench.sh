@@ -5,14 +5,8 @@
 # (fifty services, recovery, 100 MiB transfers, the 1 GiB files add) once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tmp=$(mktemp -d /tmp/tails-server-bench.XXXXXX)
-cleanup() {
-	bin/tails-server testnet down --dir "$tmp/net" || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-bin/tails-server testnet up --dir "$tmp/net" >/dev/null
-export TAILS_TESTNET_DIR="$tmp/net" TAILS_SERVER_BIN="$PWD/bin/tails-server"
+. scripts/testnet-lib.sh
+start_testnet tails-server-bench
 run() { go test -run '^$' -bench "$1" -benchtime "$2" -timeout 90m ./internal/e2e/; }
 if [ -n "${BENCH:-}" ]; then
 	run "$BENCH" "${BENCHTIME:-3x}"

@@ -6,12 +6,6 @@
 # *deb*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tmp=$(mktemp -d /tmp/tails-server-pkgtest.XXXXXX)
-cleanup() {
-	bin/tails-server testnet down --dir "$tmp/net" || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-bin/tails-server testnet up --dir "$tmp/net" >/dev/null
-export TAILS_TESTNET_DIR="$tmp/net" TAILS_SERVER_BIN="$PWD/bin/tails-server"
+. scripts/testnet-lib.sh
+start_testnet tails-server-pkgtest
 go test -count=1 -tags debtest -run '^TestDebPackage$' -v -timeout 30m ./internal/e2e/
