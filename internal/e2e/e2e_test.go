@@ -22,7 +22,6 @@ import (
 
 	"tails-server/internal/apitype"
 	"tails-server/internal/client"
-	"tails-server/internal/socks"
 	"tails-server/internal/testenv"
 	"tails-server/internal/testnet"
 )
@@ -324,18 +323,11 @@ func (c *onionClient) curl(url string) (string, error) {
 // socksCode returns the SOCKS reply code tor gives for a connection to
 // addr, 0 on success.
 func (c *onionClient) socksCode(addr string) (byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	conn, err := socks.Dial(ctx, c.tor.SocksAddr, addr, nil)
-	if err == nil {
-		conn.Close()
-		return 0, nil
+	code, err := c.socksCodeUntil(addr, time.Now().Add(60*time.Second))
+	if err != nil {
+		return 0, err
 	}
-	var re *socks.ReplyError
-	if errors.As(err, &re) {
-		return re.Code, nil
-	}
-	return 0, err
+	return code, nil
 }
 
 var authPrivateLine = regexp.MustCompile(`^[a-z2-7]{56}:descriptor:x25519:[A-Z2-7]{52}$`)
