@@ -373,6 +373,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		log.Info("metrics listening", "addr", addr.String())
 	}
+	d.svcs.Boot()
 	srv := api.NewServer(d, log.With("part", "api"))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -140,6 +140,9 @@ type Manager struct {
 	contentMu sync.Mutex
 	// staging holds the staging folders of the adds under way.
 	staging map[string]bool
+
+	// bootOnce makes Boot's decision once per daemon start.
+	bootOnce sync.Once
 }
 
 // pacer holds, for one tor, a token for each onion whose descriptor is on
@@ -322,32 +325,47 @@ func (m *Manager) Watch(name string) (<-chan apitype.Progress, func(), error) {
 // the machine booted.
 const bootMarker = ".booted"
 
-// Start brings services back when the daemon starts. After a restart of
-// the daemon alone every enabled service comes back; after a boot (the
-// volatile root has no boot marker yet) only those with autostart on, and
-// the others are left disabled. Onions are added once tor is ready, through
-// TorReady.
-func (m *Manager) Start(ctx context.Context) {
+// Boot makes the decision a boot calls for, before anyone can ask: after
+// a boot (the volatile root has no boot marker yet) the services with
+// autostart off are left disabled. It only changes records, so the daemon
+// calls it before its API answers (a status right after the start never
+// shows a service enabled that is about to be disabled). Start calls it
+// when the daemon has not.
+func (m *Manager) Boot() {
+	m.bootOnce.Do(m.boot)
+}
+
+func (m *Manager) boot() {
 	marker := filepath.Join(m.store.Volatile, bootMarker)
 	_, err := os.Stat(marker)
-	booted := errors.Is(err, fs.ErrNotExist)
-	if booted {
-		if err := store.WriteFile(marker, nil, 0o600); err != nil {
-			m.log.Warn("writing the boot marker", "err", err)
-		}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err := store.WriteFile(marker, nil, 0o600); err != nil {
+		m.log.Warn("writing the boot marker", "err", err)
 	}
 	for _, s := range m.all() {
 		s.mu.Lock()
-		enabled := s.rec.Enabled
-		autostart := m.value(s, catalog.OptAutostart) == "true"
-		if enabled && booted && !autostart {
+		if s.rec.Enabled && m.value(s, catalog.OptAutostart) != "true" {
 			s.rec.Enabled = false
 			s.rec.PublishedAt, s.rec.StopAt = nil, nil
 			if err := m.store.Save(s.rec); err != nil {
 				m.log.Warn("saving", "service", s.def.Name, "err", err)
 			}
-			enabled = false
 		}
+		s.mu.Unlock()
+	}
+}
+
+// Start brings services back when the daemon starts: after a restart of
+// the daemon alone every enabled service comes back; after a boot only
+// those with autostart on (see Boot). Onions are added once tor is ready,
+// through TorReady.
+func (m *Manager) Start(ctx context.Context) {
+	m.Boot()
+	for _, s := range m.all() {
+		s.mu.Lock()
+		enabled := s.rec.Enabled
 		s.mu.Unlock()
 		if !enabled {
 			continue
