@@ -230,8 +230,16 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Log
 	if cfg.VolatileDir == "" {
 		cfg.VolatileDir = DefaultVolatileDir(cfg.StateDir)
-		os.MkdirAll(filepath.Dir(cfg.VolatileDir), 0o711)
 	}
+	// Roots another user could change under the daemon are refused
+	// before anything is written in them.
+	if err := store.CheckOwned("state dir", cfg.StateDir); err != nil {
+		return err
+	}
+	if err := store.CheckOwned("volatile dir", cfg.VolatileDir); err != nil {
+		return err
+	}
+	os.MkdirAll(filepath.Dir(cfg.VolatileDir), 0o711)
 	// Check what needs no disk first: a bad tor or network setting must
 	// leave nothing behind.
 	tcfg := torsup.Config{
