@@ -76,6 +76,9 @@ trap 'cleanup; exit 129' HUP
 hash=$(printf '%s' "$demo" | sha256sum | cut -c1-12)
 volatile=/run/tails-server/demo-$hash
 rm -rf "$volatile"
+# The state dir is root's, under /var/lib: the daemon refuses one in a tree
+# another user could change (a checkout in a user's home).
+state=/var/lib/tails-server/demo-$hash
 # A table of its own, so that the demo never takes over the nftables table
 # of a daemon that runs for real (tails_server).
 table=tails_demo_$hash
@@ -85,7 +88,7 @@ say "demo: starting the private Tor network in $demo/net"
 say "demo: starting the daemon (log: $demo/daemon.log)"
 # The daemon ignores SIGHUP (a closed terminal's), which would end it at
 # once: cleanup stops it in order, with SIGTERM.
-(trap '' HUP; exec "$bin" daemon --state "$demo/state" --volatile-dir "$volatile" --firewall-table "$table" --network testnet --testnet-dir "$demo/net" >"$demo/daemon.log" 2>&1) &
+(trap '' HUP; exec "$bin" daemon --state "$state" --volatile-dir "$volatile" --firewall-table "$table" --network testnet --testnet-dir "$demo/net" >"$demo/daemon.log" 2>&1) &
 daemon_pid=$!
 for _ in $(seq 100); do
 	[ -S "$TAILS_SERVER_SOCKET" ] && break
@@ -125,7 +128,7 @@ fetched=$(printf '%s' "$page" | grep -o '<h1>.*</h1>' || echo "(not yet: $("$bin
                   (the line a client's tor reads from a *.auth_private
                    file in its ClientOnionAuthDir)
   API socket:     $TAILS_SERVER_SOCKET
-  state dir:      $demo/state
+  state dir:      $state
 
   fetched through the onion by the demo's client tor:
     $fetched
