@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cliIn is cli with stdin.
+func (d *daemon) cliIn(stdin string, args ...string) (string, string, int) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "TAILS_SERVER_SOCKET="+d.socket)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return out.String(), errb.String(), ee.ExitCode()
+	} else if err != nil {
+		d.t.Fatalf("running %v: %v", args, err)
+	}
+	return out.String(), errb.String(), 0
+}
+
+// TestExportImportMove is issue 15's first acceptance: web with two
+// clients and content exported from daemon A, imported on daemon B (other
+// state, other tor), disabled on A, enabled on B: a client tor holding
+// the old credential fetches the same page at the same address. A
+// tampered, truncated or wrongly opened archive is refused with one
+// line, B unchanged.
+func TestExportImportMove(t *testing.T) {
+	requireNet(t)
+	tmp := t.TempDir()
+	a := startDaemon(t, filepath.Join(tmp, "a", "state"), filepath.Join(tmp, "a", "api.sock"))
+	a.mustCLI("enable", "web", "--wait", "150s")
+	a.mustCLI("client", "add", "web", "alice")
+	a.mustCLI("client", "add", "web", "bob")
+	page := filepath.Join(tmp, "moved.html")
+	const content = "<p>the page that moved</p>"
+	if err := os.WriteFile(page, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.mustCLI("files", "add", "web", page)
+	cred := strings.TrimSpace(a.mustCLI("client", "show", "web", "alice", "--format", "auth-private"))
+	addr := a.service("web").OnionAddress
+
+	const pass = "a long passphrase for the move\n"
+	arch := filepath.Join(tmp, "web.age")
+	if out, errOut, code := a.cliIn(pass, "export", "web", "--to", arch); code != 0 {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errOut)
+	}
+	if fi, err := os.Stat(arch); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("archive: %v %v, want mode 0600", fi, err)
+	}
+	if _, errOut, code := a.cliIn(pass, "export", "web", "--to", arch); code == 0 || !strings.Contains(errOut, "--force") {
+		t.Fatalf("export over an existing file: exit %d %s", code, errOut)
+	}
+	good, err := os.ReadFile(arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b := startDaemon(t, filepath.Join(tmp, "b", "state"), filepath.Join(tmp, "b", "api.sock"))
+	before := b.mustCLI("list")
+	tampered := bytes.Clone(good)
+	tampered[len(tampered)/2] ^= 0x20
+	for _, c := range []struct {
+		name, pass string
+		body       []byte
+		want       string
+	}{
+		{"tampered", pass, tampered, "damaged"},
+		{"truncated", pass, good[:len(good)*2/3], "cut short"},
+		{"wrong passphrase", "not the passphrase\n", good, "wrong passphrase"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := filepath.Join(tmp, c.name+".age")
+			os.WriteFile(f, c.body, 0o600)
+			_, errOut, code := b.in(t).cliIn(c.pass, "import", f, "--yes")
+			if code == 0 || strings.Count(errOut, "error:") != 1 || !strings.Contains(errOut, c.want) {
+				t.Fatalf("exit %d, want non-zero and one error line with %q:\n%s", code, c.want, errOut)
+			}
+			if after := b.in(t).mustCLI("list"); after != before {
+				t.Fatalf("list changed:\n%s\nwas:\n%s", after, before)
+			}
+			if left, _ := filepath.Glob(filepath.Join(b.state, ".import-*")); len(left) != 0 {
+				t.Fatalf("staging left: %v", left)
+			}
+		})
+	}
+
+	out, errOut, code := b.cliIn(pass, "import", arch, "--yes")
+	if code != 0 || !strings.Contains(out, "imported:") || !strings.Contains(out, addr) {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
+	}
+	if s := b.service("web"); s.OnionAddress != addr || s.Clients != 2 || s.Enabled {
+		t.Fatalf("imported web: address %s clients %d enabled %v", s.OnionAddress, s.Clients, s.Enabled)
+	}
+	// Never two hosts publishing one key: A first.
+	a.mustCLI("disable", "web")
+	b.mustCLI("enable", "web", "--wait", "150s")
+	alice := newOnionClient(t, "alice", cred)
+	waitFor(t, 120*time.Second, "the moved page from B", func() error {
+		got, err := alice.curl("http://" + addr + "/moved.html")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(got, content) {
+			return fmt.Errorf("page %q", got)
+		}
+		return nil
+	})
+}
