@@ -88,6 +88,7 @@ func TestExportImportMove(t *testing.T) {
 			f := filepath.Join(tmp, c.name+".age")
 			os.WriteFile(f, c.body, 0o600)
 			_, errOut, code := b.in(t).cliIn(c.pass, "import", f, "--yes")
+			t.Logf("%s: %s", c.name, strings.TrimSpace(errOut))
 			if code == 0 || strings.Count(errOut, "error:") != 1 || !strings.Contains(errOut, c.want) {
 				t.Fatalf("exit %d, want non-zero and one error line with %q:\n%s", code, c.want, errOut)
 			}
