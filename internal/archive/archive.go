@@ -174,6 +174,7 @@ func Identities(b []byte) ([]age.Identity, error) {
 // stream. Nothing is buffered beyond one age chunk and tar's block.
 type Writer struct {
 	enc     io.WriteCloser
+	wb      *writeBehind
 	tw      *tar.Writer
 	entries []Entry
 	seen    map[string]bool
@@ -189,7 +190,8 @@ func NewWriter(w io.Writer, h Header, recipients ...age.Recipient) (*Writer, err
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	h.Format, h.Created = Format, now
-	aw := &Writer{enc: enc, tw: tar.NewWriter(enc), seen: map[string]bool{}, mtime: now}
+	wb := newWriteBehind(enc)
+	aw := &Writer{enc: enc, wb: wb, tw: tar.NewWriter(wb), seen: map[string]bool{}, mtime: now}
 	b, err := json.MarshalIndent(h, "", "  ")
 	if err != nil {
 		return nil, err
@@ -276,8 +278,15 @@ func (w *Writer) Close() error {
 	if err := w.tw.Close(); err != nil {
 		return err
 	}
+	if err := w.wb.Close(); err != nil {
+		return err
+	}
 	return w.enc.Close()
 }
+
+// Abort ends a Writer that will not be closed (an export that failed
+// part-way): the archive stays incomplete, without its manifest.
+func (w *Writer) Abort() { w.wb.Close() }
 
 // checkPath refuses a member path that is not a clean relative one.
 func checkPath(p string) error {

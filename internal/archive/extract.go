@@ -63,15 +63,37 @@ func Extract(r io.Reader, dir string, lim Limits, ids ...age.Identity) (*Header,
 		return nil, nil, err
 	}
 	defer root.Close()
-	x := &extractor{root: root, tr: tar.NewReader(dec), lim: lim, kinds: map[string]string{}}
+	ra := newReadAhead(dec)
+	defer ra.Close()
+	x := &extractor{root: root, tr: tar.NewReader(ra), lim: lim, kinds: map[string]string{}}
 	h, m, err := x.run()
 	if err != nil {
 		return nil, nil, err
 	}
 	// The tar stream ended: what follows must be tar's padding, and age
 	// must reach its authenticated end (a cut archive fails here).
-	if _, err := io.Copy(io.Discard, dec); err != nil {
+	if _, err := io.Copy(io.Discard, ra); err != nil {
 		return nil, nil, damaged(err)
+	}
+	// Every file and folder on disk before the caller moves them into
+	// place: the files' writeback began as each was written
+	// (startWriteback).
+	paths := []string{"."}
+	for _, e := range x.entries {
+		if e.Type != TypeSymlink {
+			paths = append(paths, e.Path)
+		}
+	}
+	for _, p := range paths {
+		f, err := root.Open(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return nil, nil, err
+		}
 	}
 	for i := len(x.entries) - 1; i >= 0; i-- {
 		e := x.entries[i]
@@ -186,9 +208,7 @@ func (x *extractor) file(th *tar.Header, limit int64) ([]byte, error) {
 	if n != th.Size {
 		return nil, refused("member %s is cut short", name)
 	}
-	if err := f.Sync(); err != nil {
-		return nil, err
-	}
+	startWriteback(f)
 	mode := uint32(th.Mode) & 0o777
 	if err := f.Chmod(os.FileMode(mode)); err != nil {
 		return nil, err

@@ -101,6 +101,14 @@ func (p *ExportPlan) WriteTo(w io.Writer, r age.Recipient, version string) error
 	if err != nil {
 		return err
 	}
+	if err := p.write(aw, h); err != nil {
+		aw.Abort()
+		return err
+	}
+	return aw.Close()
+}
+
+func (p *ExportPlan) write(aw *archive.Writer, h archive.Header) error {
 	if err := aw.Dir(servicesMember, 0o711); err != nil {
 		return err
 	}
@@ -110,11 +118,9 @@ func (p *ExportPlan) WriteTo(w io.Writer, r age.Recipient, version string) error
 		}
 	}
 	if p.all {
-		if err := p.m.exportDaemon(aw); err != nil {
-			return err
-		}
+		return p.m.exportDaemon(aw)
 	}
-	return aw.Close()
+	return nil
 }
 
 // exportService writes one service's folder, under its operation lock.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 
@@ -125,8 +126,16 @@ func TestExportImport(t *testing.T) {
 	if info, _ := c.Info("web", false, false); info.OnionAddress != k.Address()+".onion" {
 		t.Fatalf("--replace: %s", info.OnionAddress)
 	}
-	if ents, _ := filepath.Glob(filepath.Join(stc.Volatile, "services", ".*")); len(ents) != 0 {
-		t.Fatalf("left beside the services: %v", ents)
+	// The replaced copy goes in the background.
+	for i := 0; ; i++ {
+		ents, _ := filepath.Glob(filepath.Join(stc.Volatile, "services", ".*"))
+		if len(ents) == 0 {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("left beside the services: %v", ents)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

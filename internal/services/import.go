@@ -414,10 +414,13 @@ func (m *Manager) place(s *service, p *pendingImport, t importTarget) error {
 	if err := store.SyncDir(root); err != nil {
 		return err
 	}
-	// What was here before is now under the dot name.
-	if err := os.RemoveAll(tmp); err != nil {
-		m.log.Warn("removing the replaced copy", "service", t.to, "err", err)
-	}
+	// What was here before is now under the dot name: removed in the
+	// background (the store's recovery removes it after a crash).
+	go func() {
+		if err := os.RemoveAll(tmp); err != nil {
+			m.log.Warn("removing the replaced copy", "service", t.to, "err", err)
+		}
+	}()
 	if persistent != want {
 		if err := m.store.SetPersistent(t.to, want, catalog.OptPersistence, fmt.Sprint(want)); err != nil {
 			return err
