@@ -60,7 +60,9 @@ func (h *handler) export(w http.ResponseWriter, r *http.Request, name string, al
 func daemonVersion(h *handler) string { return h.d.Status().Version }
 
 func exportRecipient(req apitype.ExportRequest) (age.Recipient, error) {
-	bad := func(msg, hint string) error { return &services.Error{Status: http.StatusBadRequest, Msg: msg, Hint: hint} }
+	bad := func(msg, hint string) error {
+		return &services.Error{Status: http.StatusBadRequest, Msg: msg, Hint: hint}
+	}
 	switch {
 	case req.Passphrase != "" && req.Recipient != "":
 		return nil, bad("give a passphrase or a recipient, not both", "")
@@ -124,4 +126,3 @@ func (h *handler) cancelImport(w http.ResponseWriter, r *http.Request) (any, err
 	}
 	return struct{}{}, nil
 }
-

@@ -278,4 +278,3 @@ func confirm(e *env, question string) (bool, error) {
 	a := strings.ToLower(strings.TrimSpace(line))
 	return a == "y" || a == "yes", nil
 }
-
