@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"filippo.io/age"
 )
 
 // cliIn is cli with stdin.
@@ -122,4 +124,63 @@ func TestExportImportMove(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestImportKilled: kill -9 of the daemon while it stages an import
+// leaves a staging folder, which the next start removes; the service is
+// as it was (here: none).
+func TestImportKilled(t *testing.T) {
+	requireNet(t)
+	tmp := t.TempDir()
+	a := startDaemon(t, filepath.Join(tmp, "a", "state"), filepath.Join(tmp, "a", "api.sock"))
+	a.mustCLI("enable", "web", "--wait", "150s")
+	big := filepath.Join(a.service("web").Details.DataDir, "data", "www", "big.bin")
+	if out, err := exec.Command("sh", "-c", `head -c 300000000 /dev/urandom > "$1"`, "sh", big).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	ident, _ := age.GenerateX25519Identity()
+	arch := filepath.Join(tmp, "web.age")
+	a.mustCLI("export", "web", "--to", arch, "--recipient", ident.Recipient().String())
+	a.stop()
+
+	bState, bSock := filepath.Join(tmp, "b", "state"), filepath.Join(tmp, "b", "api.sock")
+	b := startDaemon(t, bState, bSock)
+	before := b.mustCLI("list")
+	id := filepath.Join(tmp, "id.txt")
+	os.WriteFile(id, []byte(ident.String()+"\n"), 0o600)
+	imp := exec.Command(bin, "--socket", bSock, "import", arch, "--identity", id, "--yes")
+	if err := imp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "a staging folder with data", func() error {
+		var size int64
+		filepath.Walk(bState, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && strings.Contains(p, "/.import-") && fi.Mode().IsRegular() {
+				size += fi.Size()
+			}
+			return nil
+		})
+		if size < 10<<20 {
+			return fmt.Errorf("%d bytes staged", size)
+		}
+		return nil
+	})
+	b.cmd.Process.Kill()
+	b.cmd.Wait()
+	if err := imp.Wait(); err == nil {
+		t.Fatal("the import succeeded although its daemon was killed")
+	}
+	if left, _ := filepath.Glob(filepath.Join(bState, ".import-*")); len(left) == 0 {
+		t.Fatal("no staging folder after the kill: the test did not kill mid-import")
+	}
+	b = startDaemon(t, bState, bSock)
+	if left, _ := filepath.Glob(filepath.Join(bState, ".import-*")); len(left) != 0 {
+		t.Fatalf("staging folders after the restart: %v", left)
+	}
+	if after := b.mustCLI("list"); after != before {
+		t.Fatalf("list changed:\n%s\nwas:\n%s", after, before)
+	}
+	if s := b.service("web"); s.OnionAddress != "" {
+		t.Fatalf("web has an address after a killed import: %s", s.OnionAddress)
+	}
 }
