@@ -186,3 +186,56 @@ func TestStaleImportsRemoved(t *testing.T) {
 		t.Fatalf("stale staging folder: %v", err)
 	}
 }
+
+// TestExportAll: an archive of everything holds every service that has
+// files and the settings; its import brings the services, and says the
+// settings are not applied.
+func TestExportAll(t *testing.T) {
+	a, sta := newExportManager(t)
+	k := keyedWeb(t, a, sta)
+	if err := sta.SaveSettings(store.Settings{PersistTorState: true}); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(sta.TorDataDir(true)), 0o700)
+	os.WriteFile(filepath.Join(sta.TorDataDir(true), "state"), []byte("Guard in=default\n"), 0o600)
+	os.WriteFile(filepath.Join(sta.TorDataDir(true), "lock"), nil, 0o600)
+	p, err := a.PlanExport("", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := age.GenerateX25519Identity()
+	var buf bytes.Buffer
+	if err := p.WriteTo(&buf, id.Recipient(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := newExportManager(t)
+	ctx := context.Background()
+	pv, err := b.StartImport(ctx, apitype.ImportRequest{Identity: id.String()}, bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pv.Kind != "all" || pv.Settings["persist-tor-state"] != "true" || len(pv.Notes) != 2 {
+		t.Fatalf("preview %+v", pv)
+	}
+	if _, err := b.ApplyImport(ctx, pv.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := b.Info("web", false, false); info.OnionAddress != k.Address()+".onion" {
+		t.Fatalf("web after the import of everything: %q", info.OnionAddress)
+	}
+}
+
+// TestCrashedPlacementRemoved: the copy a kill left beside a service
+// while it was moved into place (".NAME.moving-import-ID") goes when the
+// store opens: the service is as it was before the import.
+func TestCrashedPlacementRemoved(t *testing.T) {
+	_, st := newExportManager(t)
+	left := filepath.Join(st.Volatile, "services", ".web.moving-import-0123")
+	os.MkdirAll(filepath.Join(left, "data"), 0o700)
+	if _, err := store.Open(st.Dir, st.Volatile); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Fatalf("half-placed import: %v", err)
+	}
+}
