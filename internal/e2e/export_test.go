@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,24 +13,10 @@ import (
 	"filippo.io/age"
 )
 
-// cliIn is cli with stdin.
+// cliIn is the daemon's cli with stdin.
 func (d *daemon) cliIn(stdin string, args ...string) (string, string, int) {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "TAILS_SERVER_SOCKET="+d.socket)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return out.String(), errb.String(), ee.ExitCode()
-	} else if err != nil {
-		d.t.Fatalf("running %v: %v", args, err)
-	}
-	return out.String(), errb.String(), 0
+	return cliStdin(d.t, []string{"TAILS_SERVER_SOCKET=" + d.socket}, strings.NewReader(stdin), args...)
 }
 
 // TestExportImportMove is issue 15's first acceptance: web with two

@@ -17,6 +17,14 @@ import (
 // archive, whose preview (checked whole by the daemon, nothing changed
 // yet) is shown with Apply and Cancel. As everywhere, through the API.
 
+// moveFormView is what the "move" template (layout.html) draws: the
+// download form to Export, the upload form to Import.
+type moveFormView struct{ Title, Export, Import, Note, CSRF string }
+
+func moveForm(title, export, imp, note, csrf string) moveFormView {
+	return moveFormView{title, export, imp, note, csrf}
+}
+
 // exportService and exportAll answer the download form.
 func (s *Server) exportService(w http.ResponseWriter, r *http.Request) {
 	s.exportDownload(w, r, r.PathValue("name"))
