@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
 	"fmt"
 	"os"
@@ -69,6 +70,7 @@ func TestExportImportMove(t *testing.T) {
 		{"tampered", pass, tampered, "damaged"},
 		{"truncated", pass, good[:len(good)*2/3], "cut short"},
 		{"wrong passphrase", "not the passphrase\n", good, "wrong passphrase"},
+		{"newer format", pass, newerArchive(t, strings.TrimSpace(pass)), "archive format 2 is newer than this tails-server (1): upgrade tails-server"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := filepath.Join(tmp, c.name+".age")
@@ -167,4 +169,22 @@ func TestImportKilled(t *testing.T) {
 	if s := b.service("web"); s.OnionAddress != "" {
 		t.Fatalf("web has an address after a killed import: %s", s.OnionAddress)
 	}
+}
+
+// newerArchive is an archive whose first member says format 2.
+func newerArchive(t *testing.T, pass string) []byte {
+	r, err := age.NewScryptRecipient(pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetWorkFactor(12)
+	var buf bytes.Buffer
+	enc, _ := age.Encrypt(&buf, r)
+	tw := tar.NewWriter(enc)
+	h := []byte(`{"format": 2, "kind": "service"}`)
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "tails-server-archive.json", Size: int64(len(h)), Mode: 0o600})
+	tw.Write(h)
+	tw.Close()
+	enc.Close()
+	return buf.Bytes()
 }
