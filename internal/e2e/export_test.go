@@ -112,10 +112,12 @@ func TestExportImportMove(t *testing.T) {
 	})
 }
 
-// TestImportKilled: kill -9 of the daemon while it stages an import
-// leaves a staging folder, which the next start removes; the service is
-// as it was (here: none).
-func TestImportKilled(t *testing.T) {
+// TestImportKilledOrRefused: kill -9 of the daemon while it stages an
+// import leaves a staging folder, which the next start removes; the
+// service is as it was (here: none). Then an import over a web with a key
+// of its own is refused while web is enabled, and without --replace once
+// it is disabled, in one line each, its address kept.
+func TestImportKilledOrRefused(t *testing.T) {
 	requireNet(t)
 	tmp := t.TempDir()
 	a := startDaemon(t, filepath.Join(tmp, "a", "state"), filepath.Join(tmp, "a", "api.sock"))
@@ -168,6 +170,24 @@ func TestImportKilled(t *testing.T) {
 	}
 	if s := b.service("web"); s.OnionAddress != "" {
 		t.Fatalf("web has an address after a killed import: %s", s.OnionAddress)
+	}
+
+	// web here with a key of its own: refused while enabled, then
+	// refused without --replace, its address kept.
+	b.mustCLI("enable", "web", "--wait", "150s")
+	own := b.service("web").OnionAddress
+	for _, want := range []string{"is enabled here", "--replace"} {
+		if want == "--replace" {
+			b.mustCLI("disable", "web")
+		}
+		_, errOut, code := b.cli("import", arch, "--identity", id, "--yes")
+		if code == 0 || strings.Count(errOut, "error:") != 1 || !strings.Contains(errOut, want) {
+			t.Fatalf("import over web with its own key: exit %d, want one error line with %q:\n%s", code, want, errOut)
+		}
+		t.Logf("%s", strings.TrimSpace(errOut))
+	}
+	if s := b.service("web"); s.OnionAddress != own {
+		t.Fatalf("refused imports changed web's address: %s, was %s", s.OnionAddress, own)
 	}
 }
 

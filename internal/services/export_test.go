@@ -113,7 +113,7 @@ func TestExportImport(t *testing.T) {
 	}
 	_, err = c.ApplyImport(ctx, pv.ID, false)
 	var se *Error
-	if !errors.As(err, &se) || !strings.Contains(se.Hint, "--replace") {
+	if !errors.As(err, &se) || !strings.Contains(se.Msg, "--replace") || !strings.Contains(se.Msg, "--as NAME") {
 		t.Fatalf("apply over another key: %v", err)
 	}
 	if info, _ := c.Info("web", false, false); info.OnionAddress != old.Address()+".onion" {

@@ -335,8 +335,7 @@ func (m *Manager) canImport(s *service, t importTarget, replace bool) error {
 			Hint: fmt.Sprintf("`tails-server disable %s` first, then import again", t.to)}
 	}
 	if m.existing(s, t.address) == "another key" && !replace {
-		return &Error{Status: http.StatusConflict, Msg: fmt.Sprintf("%s here has another onion key (%s.onion): the import would replace it and its address", t.to, s.rec.Address),
-			Hint: "import with --replace to replace it, or --as NAME to import under another name"}
+		return &Error{Status: http.StatusConflict, Msg: fmt.Sprintf("%s here has another onion key (%s.onion): import with --replace to replace it and its address for good, or with --as NAME under another name", t.to, s.rec.Address)}
 	}
 	for _, o := range m.all() {
 		if o == s || t.address == "" {
