@@ -98,6 +98,15 @@ func TestExportImportMove(t *testing.T) {
 	}
 	// Never two hosts publishing one key: A first.
 	a.mustCLI("disable", "web")
+	// Everything, from A: its preview on B names web, and stays a
+	// preview (no terminal to confirm on, no --yes).
+	all := filepath.Join(tmp, "all.age")
+	if out, errOut, code := a.cliIn(pass, "export", "--all", "--to", all); code != 0 || !strings.Contains(out, "what: all") {
+		t.Fatalf("export --all: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := b.cliIn(pass, "import", all); code == 0 || !strings.Contains(out, "kind: all") || !strings.Contains(out, addr) || !strings.Contains(errOut, "--yes") {
+		t.Fatalf("import of everything without --yes: exit %d\n%s%s", code, out, errOut)
+	}
 	b.mustCLI("enable", "web", "--wait", "150s")
 	alice := newOnionClient(t, "alice", cred)
 	waitFor(t, 120*time.Second, "the moved page from B", func() error {
