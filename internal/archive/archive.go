@@ -141,12 +141,23 @@ func Passphrase(p string) (age.Recipient, error) {
 	return age.NewScryptRecipient(p)
 }
 
+// MaxScryptWorkFactor is the most scrypt work (log2 N) an archive's
+// passphrase may ask of the daemon: one more than age writes (18: about
+// a second and 256 MiB), so that a hostile archive cannot make it spend
+// 4 GiB and a quarter of a minute (age's own limit, 22).
+const MaxScryptWorkFactor = 19
+
 // PassphraseIdentity returns the age identity of a passphrase.
 func PassphraseIdentity(p string) (age.Identity, error) {
 	if p == "" {
 		return nil, errors.New("the passphrase is empty")
 	}
-	return age.NewScryptIdentity(p)
+	id, err := age.NewScryptIdentity(p)
+	if err != nil {
+		return nil, err
+	}
+	id.SetMaxWorkFactor(MaxScryptWorkFactor)
+	return id, nil
 }
 
 // Recipient parses an age X25519 recipient ("age1..."). Its errors never

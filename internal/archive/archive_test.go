@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,6 +139,20 @@ func TestTruncated(t *testing.T) {
 		} else if !errors.Is(err, ErrRefused) {
 			t.Errorf("cut at %d: %v, want ErrRefused", n, err)
 		}
+	}
+}
+
+func TestScryptWorkCapped(t *testing.T) {
+	// An archive whose stanza asks for more work than the cap: the
+	// daemon refuses before it computes anything (writing one for
+	// real would take the test that work).
+	r, _ := age.NewScryptRecipient("pass")
+	r.SetWorkFactor(10)
+	b, _ := sample(t, 10, r, nil)
+	greedy := bytes.Replace(b, []byte(" 10\n"), []byte(fmt.Sprintf(" %d\n", MaxScryptWorkFactor+1)), 1)
+	id, _ := PassphraseIdentity("pass")
+	if _, err := extract(t, greedy, id); err == nil || !strings.Contains(err.Error(), "scrypt work") {
+		t.Fatalf("got %v", err)
 	}
 }
 

@@ -56,6 +56,9 @@ func Extract(r io.Reader, dir string, lim Limits, ids ...age.Identity) (*Header,
 		if errors.As(err, &nm) {
 			return nil, nil, ErrWrongKey
 		}
+		if strings.Contains(err.Error(), "work factor too large") {
+			return nil, nil, refused("its passphrase asks for more scrypt work than %d (tails-server writes 18): export it again with tails-server", MaxScryptWorkFactor)
+		}
 		return nil, nil, refused("not an age-encrypted tails-server archive, or its beginning is damaged")
 	}
 	root, err := os.OpenRoot(dir)
