@@ -26,7 +26,7 @@ if [ "$what" = test ]; then
 		[sshd]=openssh-server [sftp]=openssh-client [ssh-keygen]=openssh-client [prosody]=prosody [prosodyctl]=prosody [ngircd]=ngircd
 		[openssl]=openssl [unzip]=unzip [zsh]=zsh [fish]=fish [groff]=groff [man]=man-db [strace]=strace [php-cgi]=php-cgi [php]=php-cli
 		[lintian]=lintian [debootstrap]=debootstrap [systemd-analyze]=systemd
-		[onionshare-cli]=onionshare-cli
+		[onionshare-cli]=onionshare-cli [age]=age
 		[Xvfb]=xvfb [import]=imagemagick [identify]=imagemagick [xwininfo]=x11-utils [pkg-config]=pkg-config)
 fi
 

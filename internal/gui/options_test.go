@@ -52,7 +52,12 @@ type guiSession struct {
 
 func serveWithAPI(t *testing.T) *guiSession {
 	t.Helper()
-	dir := t.TempDir()
+	return serveWithAPIIn(t, t.TempDir())
+}
+
+// serveWithAPIIn is serveWithAPI over the state in dir.
+func serveWithAPIIn(t *testing.T, dir string) *guiSession {
+	t.Helper()
 	st, err := store.Open(filepath.Join(dir, "state"), filepath.Join(dir, "volatile"))
 	if err != nil {
 		t.Fatal(err)

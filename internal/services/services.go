@@ -143,6 +143,8 @@ type Manager struct {
 
 	// bootOnce makes Boot's decision once per daemon start.
 	bootOnce sync.Once
+	// staged are the imports waiting for apply (import.go).
+	staged imports
 }
 
 // pacer holds, for one tor, a token for each onion whose descriptor is on
@@ -218,6 +220,7 @@ func New(st *store.Store, t Tors, cat *catalog.Catalog, opt Options) (*Manager, 
 	}
 	m := &Manager{store: st, tors: t, catalog: cat, installer: &install.Installer{UnitsRecord: filepath.Join(st.Dir, "system-units.json"), StatusFile: opt.DpkgStatus}, opt: opt, log: opt.Log, clock: opt.Clock, svcs: map[string]*service{},
 		pacers: map[int]*pacer{}, staging: map[string]bool{}}
+	m.removeStaleImports()
 	for _, name := range cat.Names() {
 		def, _ := cat.Get(name)
 		rec, err := st.Load(name)
