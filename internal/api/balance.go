@@ -87,4 +87,3 @@ func (h *handler) balanceDelete(w http.ResponseWriter, r *http.Request) (any, er
 		return struct{}{}, m.Delete(r.PathValue("name"))
 	})
 }
-

@@ -49,7 +49,7 @@ type Config struct {
 	// OnionbalanceBinary is the onionbalance program of balance
 	// masters (default balance.DefaultBinary).
 	OnionbalanceBinary string
-	Socket      string
+	Socket             string
 	// Group may use the API, besides root: the socket is root:Group
 	// 0660. Empty: DefaultGroup, created (groupadd --system) when
 	// missing; a named group must exist.
