@@ -26,12 +26,19 @@ func (d *Dir) Chown(name string, uid, gid int) error {
 	return nil
 }
 
-// RemoveAll removes the directory name of d and the regular files in it
-// (one level: what a HiddenServiceDir holds), never following a symlink;
-// a missing one is no error.
-func (d *Dir) RemoveAll(name string) error {
+// RemoveAll removes the directory name of d and what it holds (at most
+// maxRemoveDepth levels: what a HiddenServiceDir holds), never following a
+// symlink; a missing one is no error.
+func (d *Dir) RemoveAll(name string) error { return d.removeAll(name, 0) }
+
+const maxRemoveDepth = 4
+
+func (d *Dir) removeAll(name string, depth int) error {
 	if err := entryName(name); err != nil {
 		return err
+	}
+	if depth > maxRemoveDepth {
+		return &os.PathError{Op: "remove", Path: filepath.Join(d.path, name), Err: syscall.ENOTEMPTY}
 	}
 	sub, err := openDirAt(d.fd, name)
 	if err == syscall.ENOENT {
@@ -44,7 +51,11 @@ func (d *Dir) RemoveAll(name string) error {
 	names, err := s.Names()
 	if err == nil {
 		for _, n := range names {
-			if uerr := syscall.Unlinkat(sub, n); uerr != nil && err == nil {
+			uerr := syscall.Unlinkat(sub, n)
+			if uerr == syscall.EISDIR || uerr == syscall.EPERM {
+				uerr = s.removeAll(n, depth+1)
+			}
+			if uerr != nil && err == nil {
 				err = &os.PathError{Op: "remove", Path: filepath.Join(s.path, n), Err: uerr}
 			}
 		}
