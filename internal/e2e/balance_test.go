@@ -80,12 +80,12 @@ func TestBalanceInstance(t *testing.T) {
 			t.Errorf("%s: mode %v, owner %d: want closed to others and owned by tor's user", fi.Name(), fi.Mode(), st.Uid)
 		}
 	}
-	if h, _ := os.ReadFile(filepath.Join(hsDir, "hostname")); strings.TrimSpace(string(h)) != addr {
+	if h, _ := os.ReadFile(filepath.Join(hsDir, "hostname")); strings.TrimSpace(string(h)) != addr+".onion" {
 		t.Errorf("tor's hostname file says %q, the service %q", h, addr)
 	}
 
 	c := newOnionClient(t, "balance")
-	url := "http://" + addr + "/"
+	url := "http://" + addr + ".onion/"
 	waitFor(t, 90*time.Second, "web through its HiddenServiceDir", func() error {
 		_, err := c.curl(url)
 		return err
