@@ -119,7 +119,7 @@ func TestBalanceAcceptance(t *testing.T) {
 	front.mustCLI("set-option", "web", "client-auth", "off")
 	start := time.Now()
 	front.mustCLI("enable", "web", "--wait", "120s")
-	plainURL := "http://" + front.service("web").OnionAddress + ".onion/"
+	plainURL := "http://" + front.service("web").OnionAddress + "/"
 	waitFor(t, 3*time.Minute, "the plain service", func() error { _, err := client.fetchFresh(t, plainURL, false); return err })
 	plain := time.Since(start).Seconds()
 
@@ -140,7 +140,7 @@ func TestBalanceAcceptance(t *testing.T) {
 	for _, in := range ins {
 		in.d.mustCLI("set-option", "web", "balance-master", master)
 		in.d.mustCLI("enable", "web", "--wait", "120s")
-		in.addr = in.d.service("web").OnionAddress + ".onion"
+		in.addr = in.d.service("web").OnionAddress
 		page, err := client.fetchFresh(t, "http://"+in.addr+"/", false)
 		if err != nil || !strings.Contains(page, fmt.Sprintf("instance-%d", in.n)) {
 			t.Fatalf("instance %d directly: %q %v", in.n, page, err)
