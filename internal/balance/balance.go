@@ -13,10 +13,12 @@
 // microdescriptor consensus), which the daemon's own tor on the private
 // network does without (UseMicrodescriptors 0: the loopback-only exit is
 // invisible in microdescriptors). So onionbalance gets a tor of its own,
-// the front tor (torsup, as the daemon's other tors: its own user, its
-// DataDirectory in the volatile root), started when the first master has
-// an instance and carrying nothing else; onionbalance authenticates with
-// that tor's cookie (stem reads the cookie path from PROTOCOLINFO: no
+// the front tor (torsup, as the daemon's other tors, its DataDirectory in
+// the volatile root), started when the first master has an instance and
+// carrying nothing else. With the daemon as root, the front tor and
+// onionbalance both run as RunUser (Debian's onionbalance user), which
+// owns the masters' directories and nothing else of the daemon's; and
+// onionbalance authenticates with that tor's cookie (stem reads the cookie path from PROTOCOLINFO: no
 // secret in argv, env or config). Its --socket points at a path that does
 // not exist, so that it never falls back to a system tor's control socket.
 //
@@ -70,7 +72,8 @@ const MaxInstances = 8
 // Options configure a Manager.
 type Options struct {
 	// Dir holds the masters, persistently: Dir/NAME/ (0700) with
-	// balance.json, hs_ed25519_secret_key and config.yaml.
+	// balance.json, hs_ed25519_secret_key and config.yaml (given to
+	// RunUser when there is one), and Dir/NAME.onionbalance.log.
 	Dir string
 	// RunDir holds what goes at reboot: the status sockets and the front
 	// tor's DataDirectory (RunDir/tor).
@@ -354,6 +357,8 @@ func (m *Manager) Delete(name string) error {
 		return fmt.Errorf("deleting balance %s: %w", name, err)
 	}
 	os.Remove(m.socketPath(name))
+	os.Remove(m.logPath(name))
+	os.Remove(m.logPath(name) + ".1")
 	m.log.Info("balance deleted", "balance", name, "address", r.Address+".onion")
 	return nil
 }

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"tails-server/internal/store"
@@ -15,9 +18,56 @@ import (
 	"tails-server/internal/torsup"
 )
 
+// RunUser is the system user that onionbalance and the front tor run as
+// when the daemon is root: the one Debian's onionbalance package makes.
+// It holds the master keys and nothing else of the daemon's; without it
+// (an onionbalance from elsewhere) both run as the daemon's tor user and
+// root.
+const RunUser = "onionbalance"
+
+// runAs returns the credential onionbalance runs with, nil for the
+// daemon's own.
+func runAs() *syscall.Credential {
+	if os.Getuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup(RunUser)
+	if err != nil {
+		return nil
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+}
+
+// logPath is a master's onionbalance log.
+func (m *Manager) logPath(name string) string {
+	return filepath.Join(m.opt.Dir, name+".onionbalance.log")
+}
+
+// socketDir holds the status sockets: onionbalance's own (0700).
+func (m *Manager) socketDir() string { return filepath.Join(m.opt.RunDir, "ob") }
+
 // socketPath is a master's status socket.
 func (m *Manager) socketPath(name string) string {
-	return filepath.Join(m.opt.RunDir, name+".sock")
+	return filepath.Join(m.socketDir(), name+".sock")
+}
+
+// giveTo hands paths (made by the daemon, in its own directories) to
+// cred's user, never following a symlink; nil cred keeps them.
+func giveTo(cred *syscall.Credential, paths ...string) error {
+	if cred == nil {
+		return nil
+	}
+	for _, p := range paths {
+		if err := os.Lchown(p, int(cred.Uid), int(cred.Gid)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ensureFront starts the front tor if it does not run. Call with m.mu
@@ -33,6 +83,10 @@ func (m *Manager) ensureFront() {
 	}
 	os.Chmod(m.opt.RunDir, 0o711)
 	cfg := m.opt.Tor
+	if runAs() != nil {
+		// The front tor's cookie is then onionbalance's to read.
+		cfg.User = RunUser
+	}
 	cfg.DataDir = filepath.Join(m.opt.RunDir, "tor")
 	cfg.JoinTorrc = frontJoin(cfg.JoinTorrc)
 	cfg.Checker, cfg.IsolationTorrc, cfg.NetworkFrom = false, nil, nil
@@ -97,10 +151,20 @@ func (m *Manager) restart(r *record) {
 		m.log.Warn("balance: front tor control port", "addr", m.control, "err", err)
 		return
 	}
+	cred := runAs()
 	cfg := filepath.Join(m.dir(r.Name), "config.yaml")
 	b, err := configFile{KeyPath: m.keyPath(r.Name), StatusSocket: m.socketPath(r.Name), Instances: r.Instances}.render()
 	if err == nil {
 		err = store.WriteFile(cfg, b, 0o600)
+	}
+	if err == nil {
+		err = os.MkdirAll(m.socketDir(), 0o700)
+	}
+	if err == nil {
+		// The state dir's balance/ is traversed to reach NAME/, which
+		// is onionbalance's alone.
+		os.Chmod(m.opt.Dir, 0o711)
+		err = giveTo(cred, m.socketDir(), m.dir(r.Name), m.keyPath(r.Name), cfg)
 	}
 	if err != nil {
 		m.log.Warn("balance: writing the config", "balance", r.Name, "err", err)
@@ -115,10 +179,13 @@ func (m *Manager) restart(r *record) {
 		argv = append(argv, "--is-testnet")
 	}
 	p, err := supervise.Start(supervise.Spec{
-		Name:    "onionbalance-" + r.Name,
-		Argv:    argv,
-		Dir:     m.dir(r.Name),
-		LogPath: filepath.Join(m.dir(r.Name), "onionbalance.log"),
+		Name:       "onionbalance-" + r.Name,
+		Argv:       argv,
+		Credential: cred,
+		Dir:        m.dir(r.Name),
+		// Beside NAME/, not in it: NAME/ is onionbalance's user's, and
+		// root never appends to a file that user could swap for a link.
+		LogPath: m.logPath(r.Name),
 	}, m.log.With("part", "balance", "balance", r.Name))
 	if err != nil {
 		m.log.Warn("balance: starting onionbalance", "balance", r.Name, "err", err)
