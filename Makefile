@@ -5,7 +5,7 @@ WINDOW := bin/tails-server-gui
 GO    ?= go
 FUZZTIME ?= 5s
 
-.PHONY: all build deb test-package window demo test check unit fuzz bench reliability conformance clean
+.PHONY: all build deb test-package window demo test check unit fuzz bench reliability conformance balance clean
 
 all: build
 
@@ -63,6 +63,14 @@ conformance:
 	scripts/deps.sh test
 	$(MAKE) --no-print-directory build
 	scripts/conformance.sh
+
+# The Onionbalance acceptance (not part of `make test`): three instances
+# behind a master on a 20-second-voting private network of its own, kill
+# -9 failover rounds; prints the figures (scripts/balance.sh).
+balance:
+	scripts/deps.sh test
+	$(MAKE) --no-print-directory build
+	scripts/balance.sh
 
 clean:
 	rm -rf bin dist

@@ -27,6 +27,7 @@ if [ "$what" = test ]; then
 		[openssl]=openssl [unzip]=unzip [zsh]=zsh [fish]=fish [groff]=groff [man]=man-db [strace]=strace [php-cgi]=php-cgi [php]=php-cli
 		[lintian]=lintian [debootstrap]=debootstrap [systemd-analyze]=systemd
 		[onionshare-cli]=onionshare-cli [age]=age
+		[onionbalance]=onionbalance
 		[Xvfb]=xvfb [import]=imagemagick [identify]=imagemagick [xwininfo]=x11-utils [pkg-config]=pkg-config)
 fi
 

@@ -130,6 +130,7 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 		{"POST /gui/login", h.guiLogin},
 		{"GET /isolation/policy", h.isolationPolicy},
 		{"GET /isolation/audit", h.isolationAudit},
+		{"GET /balance", h.balanceList}, {"POST /balance", h.balanceCreate}, {"GET /balance/{name}/status", h.balanceStatus}, {"POST /balance/{name}/instances", h.balanceAdd}, {"DELETE /balance/{name}/instances", h.balanceRemove}, {"DELETE /balance/{name}", h.balanceDelete}, // balance.go
 	} {
 		mux.Handle(withPrefix(r.pattern), h.wrap(r.fn))
 	}

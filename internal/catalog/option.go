@@ -106,8 +106,8 @@ const (
 // display order: persistence (default false: amnesic), autostart (false),
 // allow-localhost (true), allow-lan (false), client-auth (true), then the
 // protection options pow (true), pow-queue-rate (250), pow-queue-burst
-// (2500) and max-streams (DefaultMaxStreams; see Service.Common). The
-// slice is new at each call.
+// (2500) and max-streams (DefaultMaxStreams; see Service.Common), and
+// balance-master ("": off; balance.go). The slice is new at each call.
 func CommonOptions() []Option {
 	return append([]Option{
 		{Name: OptPersistence, Title: "Persistence", Type: TypeBool, Default: false, ShowInStatus: true,
@@ -120,7 +120,7 @@ func CommonOptions() []Option {
 			Description: "Accept connections from the local network; this reveals the service to it."},
 		{Name: OptClientAuth, Title: "Client authorization", Type: TypeBool, Default: true, ShowInStatus: true,
 			Description: "Only clients holding a key can reach the onion; without it, keep the address secret."},
-	}, protectionOptions(DefaultMaxStreams)...)
+	}, append(protectionOptions(DefaultMaxStreams), balanceOptions()...)...)
 }
 
 func isCommonOption(name string) bool {

@@ -146,6 +146,7 @@ func TestCommonOptions(t *testing.T) {
 		OptPersistence: false, OptAutostart: false, OptAllowLocalhost: true,
 		OptAllowLAN: false, OptClientAuth: true, OptPoW: true,
 		OptPoWQueueRate: 250, OptPoWQueueBurst: 2500, OptMaxStreams: DefaultMaxStreams,
+		OptBalanceMaster: "",
 	}
 	opts := CommonOptions()
 	if len(opts) != len(want) {
@@ -160,8 +161,11 @@ func TestCommonOptions(t *testing.T) {
 			t.Errorf("common option %s has type %s", o.Name, o.Type)
 		}
 		v := "yes"
-		if o.Type == TypeInt {
+		switch {
+		case o.Type == TypeInt:
 			v = "1"
+		case o.Type == TypeString:
+			v = ""
 		}
 		if _, err := o.Validate(v); err != nil {
 			t.Error(err)
@@ -170,5 +174,23 @@ func TestCommonOptions(t *testing.T) {
 	opts[0].Name = "changed"
 	if CommonOptions()[0].Name != OptPersistence {
 		t.Error("CommonOptions shares its slice")
+	}
+}
+
+func TestBalanceMasterOption(t *testing.T) {
+	o, ok := commonOption(OptBalanceMaster)
+	if !ok {
+		t.Fatal("no balance-master option")
+	}
+	addr := strings.Repeat("a", 56)
+	for _, good := range []string{"", addr, addr + ".onion", strings.ToUpper(addr) + ".ONION"} {
+		if _, err := o.Validate(good); err != nil {
+			t.Errorf("Validate(%q): %v", good, err)
+		}
+	}
+	for _, bad := range []string{"example.com", addr[:55], addr + "1", addr + ".onion\nHiddenServiceDir /", "x.onion"} {
+		if _, err := o.Validate(bad); err == nil {
+			t.Errorf("Validate(%q) accepted", bad)
+		}
 	}
 }

@@ -54,7 +54,7 @@ func TestServiceMaxStreamsDefault(t *testing.T) {
 	if d := def(&Service{MaxStreams: 4}); d != 4 {
 		t.Errorf("max_streams 4: default %v", d)
 	}
-	if CommonOptions()[len(CommonOptions())-1].Default != DefaultMaxStreams {
+	if o, _ := commonOption(OptMaxStreams); o.Default != DefaultMaxStreams {
 		t.Error("Common changed CommonOptions")
 	}
 }
@@ -72,4 +72,13 @@ func TestBuiltinMaxStreams(t *testing.T) {
 	if web.MaxStreams <= mumble.MaxStreams || mumble.MaxStreams == 0 {
 		t.Errorf("max_streams: web %d, mumble %d; a web page needs more streams than a Mumble client", web.MaxStreams, mumble.MaxStreams)
 	}
+}
+
+func commonOption(name string) (Option, bool) {
+	for _, o := range CommonOptions() {
+		if o.Name == name {
+			return o, true
+		}
+	}
+	return Option{}, false
 }

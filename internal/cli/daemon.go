@@ -25,6 +25,7 @@ func runDaemon(e *env, args []string) error {
 	fs.StringVar(&cfg.TestnetDir, "testnet-dir", "", "testnet mode: directory of the private network")
 	fs.StringVar(&cfg.TorControl, "tor-control", "", "system mode: tor's control port (127.0.0.1:9051) or socket path")
 	fs.StringVar(&cfg.TorBinary, "tor", "tor", "tor binary (testnet and public modes)")
+	fs.StringVar(&cfg.OnionbalanceBinary, "onionbalance", "", "onionbalance program of the balance masters (default /usr/sbin/onionbalance)")
 	fs.StringVar(&cfg.Group, "group", "", "group whose members may use the API besides root (default "+daemon.DefaultGroup+", created when missing)")
 	fs.BoolVar(&cfg.Firewall, "firewall", true, "keep nftables rules for allow-lan / allow-localhost (needs Debian's nftables)")
 	fs.StringVar(&cfg.FirewallTable, "firewall-table", "", "name of the daemon's nftables table (default tails_server)")
@@ -83,6 +84,7 @@ func runTestnet(e *env, args []string) error {
 	base := fs.Int("base-port", 0, "lay ports out from this one (0: pick free ports)")
 	timeout := fs.Duration("timeout", 180*time.Second, "up: give up after this long")
 	tor := fs.String("tor", "tor", "tor binary")
+	voting := fs.Duration("voting-interval", testnet.DefaultVotingInterval, "up: the authorities' voting interval (10s-60s; Onionbalance's --is-testnet wants 20s)")
 	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
@@ -103,7 +105,7 @@ func runTestnet(e *env, args []string) error {
 		defer stop()
 		start := time.Now()
 		env, err := testnet.Up(ctx, testnet.Options{
-			Dir: *dir, BasePort: *base, Timeout: *timeout, TorBinary: *tor,
+			Dir: *dir, BasePort: *base, Timeout: *timeout, TorBinary: *tor, VotingInterval: *voting,
 			Progress: func(line string) { fmt.Fprintln(e.stderr, "testnet:", line) },
 		})
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"tails-server/internal/api"
 	"tails-server/internal/apitype"
+	"tails-server/internal/balance"
 	"tails-server/internal/catalog"
 	"tails-server/internal/client"
 	"tails-server/internal/firewall"
@@ -45,7 +46,10 @@ type Config struct {
 	TestnetDir  string // testnet mode: the private network's directory
 	TorControl  string // system mode: control port or socket
 	TorBinary   string
-	Socket      string
+	// OnionbalanceBinary is the onionbalance program of balance
+	// masters (default balance.DefaultBinary).
+	OnionbalanceBinary string
+	Socket             string
 	// Group may use the API, besides root: the socket is root:Group
 	// 0660. Empty: DefaultGroup, created (groupadd --system) when
 	// missing; a named group must exist.
@@ -102,6 +106,7 @@ type daemon struct {
 	// torUser is the user the daemon's tors run as; "": the daemon's own.
 	torUser string
 	metrics *metrics.Daemon
+	bal     *balance.Manager // balance.go
 }
 
 // GUILogin returns a fresh one-time login token of the GUI for uid.
@@ -353,6 +358,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("loading services: %w", err)
 	}
+	if d.bal, err = newBalance(cfg, tcfg, st); err != nil {
+		return fmt.Errorf("loading balance masters: %w", err)
+	}
 	d.iso = iso
 	tors.SetReady(d.torReady)
 
@@ -393,6 +401,7 @@ func Run(ctx context.Context, cfg Config) error {
 		d.tors.Run(ctx)
 	}()
 	d.svcs.Start(ctx)
+	d.bal.Start(ctx)
 
 	select {
 	case <-ctx.Done():
@@ -408,6 +417,7 @@ func Run(ctx context.Context, cfg Config) error {
 	srv.Shutdown(sctx)
 	os.Remove(cfg.Socket)
 	d.svcs.Stop()
+	d.bal.Stop()
 	<-torDone
 	return nil
 }

@@ -265,8 +265,10 @@ func (m *Manager) takeDown(ctx context.Context, s *service, enabled bool, ev eve
 		return fmt.Errorf("saving the state of %s: %w", name, err)
 	}
 	if added != nil {
-		if err := added.DelOnion(ctx, addr); err != nil {
-			m.log.Warn("removing the onion", "service", name, "err", err)
+		if !m.withdrawDir(ctx, s, added) { // publish_dir.go
+			if err := added.DelOnion(ctx, addr); err != nil {
+				m.log.Warn("removing the onion", "service", name, "err", err)
+			}
 		}
 		added.OnionClientAuthRemove(ctx, addr)
 		m.dropConnections(ctx, s, added, addr)

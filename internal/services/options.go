@@ -198,11 +198,17 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 		return apitype.SetOptionResult{}, unknownOption(s.def, option)
 	}
 	norm, err := o.ValidateAt(value, m.clock.Now())
+	if err == nil && option == catalog.OptBalanceMaster {
+		norm, err = NormalizeMaster(norm) // publish_dir.go
+	}
 	if err != nil {
 		return apitype.SetOptionResult{}, &Error{Status: http.StatusBadRequest, Msg: err.Error()}
 	}
 	s.op.Lock()
 	defer s.op.Unlock()
+	if err := m.balanceConflict(s, option, norm); err != nil {
+		return apitype.SetOptionResult{}, err
+	}
 	if option == catalog.OptPersistence {
 		// A move that a failure left unfinished ends first.
 		if err := m.store.RecoverMove(name); err != nil {
@@ -296,7 +302,7 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 		s.fire(evOptionSaved, "")
 		s.mu.Unlock()
 		m.republishIfUp(ctx, s, norm == "true")
-	case catalog.OptPoW, catalog.OptPoWQueueRate, catalog.OptPoWQueueBurst, catalog.OptMaxStreams:
+	case catalog.OptPoW, catalog.OptPoWQueueRate, catalog.OptPoWQueueBurst, catalog.OptMaxStreams, catalog.OptBalanceMaster:
 		// Only how the onion is added changes: it is added again.
 		if err := set(norm, true); err != nil {
 			return apitype.SetOptionResult{}, err

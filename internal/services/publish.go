@@ -139,13 +139,17 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 	}
 	m.protect(s, &req) // protection.go
 	addr, selfKey := s.rec.Address, s.selfKey
+	master := m.value(s, catalog.OptBalanceMaster) // publish_dir.go
 	s.mu.Unlock()
 
 	if prev == c {
 		// Same connection: the old onion must go first, or tor refuses
 		// the new one as a collision.
-		if err := c.DelOnion(ctx, addr); err != nil {
-			m.log.Warn("removing the old onion", "service", s.def.Name, "err", err)
+		// One in tor's configuration goes from there (publish_dir.go).
+		if !m.withdrawDir(ctx, s, c) {
+			if err := c.DelOnion(ctx, addr); err != nil {
+				m.log.Warn("removing the old onion", "service", s.def.Name, "err", err)
+			}
 		}
 		if drop {
 			m.dropConnections(ctx, s, c, addr)
@@ -161,7 +165,11 @@ func (m *Manager) publishOpts(ctx context.Context, s *service, c *tor.Conn, drop
 		s.mu.Unlock()
 		return
 	}
-	err = m.addOnion(ctx, s, c, req)
+	if master != "" && !auth {
+		err = m.publishDir(ctx, s, c, req, master)
+	} else {
+		err = m.addOnion(ctx, s, c, req)
+	}
 	m.opt.Metrics.Publication(s.def.Name, err == nil)
 	if err != nil {
 		<-pc.publishing

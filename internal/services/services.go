@@ -134,6 +134,9 @@ type Manager struct {
 	// pow is what each tor (by index) was measured to support at its
 	// last start (protection.go).
 	pow map[int]tor.PoWSupport
+	// dirGroups are the hidden-service groups of the tors, by index: the
+	// services published through tor's configuration (publish_dir.go).
+	dirGroups map[int]*dirGroup
 
 	// contentMu guards staging and serialises the moves into place of
 	// adds of files (content_add.go).

@@ -33,7 +33,8 @@
 // to B+73. With BasePort 0 every port is picked free.
 //
 // The options follow what was measured to work on this network
-// (shared/PRIVATE-TOR-NETWORK.md): 10-second voting intervals started at
+// (shared/PRIVATE-TOR-NETWORK.md): 10-second voting intervals (Options.
+// VotingInterval: up to 60 s) started at
 // launch with TestingV3AuthVotingStartOffset, AssumeReachable relays, an
 // exit policy of "accept 127.0.0.0/8:*, reject *:*", UseMicrodescriptors 0
 // on clients (a loopback-only exit has the summary "reject 1-65535"), GeoIP
@@ -70,6 +71,14 @@ import (
 
 // DefaultTimeout is how long Up waits for a usable network by default.
 const DefaultTimeout = 180 * time.Second
+
+// The authorities' voting interval: DefaultVotingInterval unless
+// Options.VotingInterval says otherwise, within the bounds below.
+const (
+	DefaultVotingInterval = 10 * time.Second
+	MinVotingInterval     = 10 * time.Second
+	MaxVotingInterval     = 60 * time.Second
+)
 
 // Roles of the nodes of the network.
 const (
@@ -113,6 +122,11 @@ type Options struct {
 	// TorBinary is the tor to run, "tor" (from PATH) by default;
 	// tor-gencert is taken from the same directory, or from PATH.
 	TorBinary string
+	// VotingInterval is the authorities' V3AuthVotingInterval, whole
+	// seconds from MinVotingInterval to MaxVotingInterval; 0 means
+	// DefaultVotingInterval (10 s). Onionbalance's --is-testnet timings
+	// assume 20 s.
+	VotingInterval time.Duration
 	// Progress, if set, receives one line per step and per new bootstrap
 	// percentage of the client ("bootstrap 45% (loading_descriptors):
 	// Loading relay descriptors"), as they happen.
@@ -137,6 +151,8 @@ type Env struct {
 	JoinTorrc string `yaml:"join_torrc" json:"join_torrc"`
 	// TorBinary is the tor that runs the network; StartTor uses it too.
 	TorBinary string `yaml:"tor_binary" json:"tor_binary"`
+	// VotingInterval is the authorities' voting interval in seconds.
+	VotingInterval int `yaml:"voting_interval,omitempty" json:"voting_interval,omitempty"`
 	// Nodes are the network's tors.
 	Nodes []Node `yaml:"nodes" json:"nodes"`
 }
@@ -211,6 +227,12 @@ func Up(ctx context.Context, opts Options) (*Env, error) {
 	if opts.TorBinary == "" {
 		opts.TorBinary = "tor"
 	}
+	if opts.VotingInterval == 0 {
+		opts.VotingInterval = DefaultVotingInterval
+	}
+	if opts.VotingInterval < MinVotingInterval || opts.VotingInterval > MaxVotingInterval || opts.VotingInterval%time.Second != 0 {
+		return nil, fmt.Errorf("testnet: voting interval %s: use whole seconds from %s to %s", opts.VotingInterval, MinVotingInterval, MaxVotingInterval)
+	}
 	progress := opts.Progress
 	if progress == nil {
 		progress = func(string) {}
@@ -245,7 +267,8 @@ func Up(ctx context.Context, opts Options) (*Env, error) {
 	if err := prepareDir(dir); err != nil {
 		return nil, err
 	}
-	env := &Env{Dir: dir, TorBinary: torBin}
+	interval := int64(opts.VotingInterval / time.Second)
+	env := &Env{Dir: dir, TorBinary: torBin, VotingInterval: int(interval)}
 	ports, err := layPorts(opts.BasePort)
 	if err != nil {
 		return nil, err
@@ -281,11 +304,12 @@ func Up(ctx context.Context, opts Options) (*Env, error) {
 	if err := writeFileAtomic(filepath.Join(dir, joinFile), []byte(env.JoinTorrc), filePerm); err != nil {
 		return nil, err
 	}
-	// With the voting schedule starting at offset (mod 10 s), the first
-	// consensus is valid after firstValid, 9 s from now (votes 4 s
-	// before): time enough for the relays to upload their descriptors.
+	// With the voting schedule starting at offset (mod the interval),
+	// the first consensus is valid after firstValid, 9 s from now (votes
+	// 4 s before): time enough for the relays to upload their
+	// descriptors.
 	now := time.Now()
-	offset := (now.Unix() + 9) % 10
+	offset := (now.Unix() + 9) % interval
 	firstValid := time.Unix(now.Unix()+9, 0)
 	for i := range env.Nodes {
 		n := &env.Nodes[i]
@@ -493,6 +517,10 @@ func joinTorrc(e *Env) string {
 
 // nodeTorrc is the torrc of node n.
 func nodeTorrc(e *Env, n *Node, votingOffset int64) string {
+	interval := e.VotingInterval
+	if interval == 0 {
+		interval = int(DefaultVotingInterval / time.Second)
+	}
 	lines := []string{
 		fmt.Sprintf("# %s (%s) of the private Tor network in %s; written by tails-server testnet.", n.Name, n.Role, e.Dir),
 		"TestingTorNetwork 1",
@@ -524,10 +552,10 @@ func nodeTorrc(e *Env, n *Node, votingOffset int64) string {
 			fmt.Sprintf("DirPort 127.0.0.1:%d", n.DirPort),
 			"AuthoritativeDirectory 1",
 			"V3AuthoritativeDirectory 1",
-			"V3AuthVotingInterval 10 seconds",
+			fmt.Sprintf("V3AuthVotingInterval %d seconds", interval),
 			"V3AuthVoteDelay 2 seconds",
 			"V3AuthDistDelay 2 seconds",
-			"TestingV3AuthInitialVotingInterval 10 seconds",
+			fmt.Sprintf("TestingV3AuthInitialVotingInterval %d seconds", interval),
 			"TestingV3AuthInitialVoteDelay 2 seconds",
 			"TestingV3AuthInitialDistDelay 2 seconds",
 			"V3AuthNIntervalsValid 2",
