@@ -125,6 +125,7 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 		{"POST /gui/login", h.guiLogin},
 		{"GET /isolation/policy", h.isolationPolicy},
 		{"GET /isolation/audit", h.isolationAudit},
+		{"POST /isolation/run", h.isolationRun},
 	} {
 		mux.Handle(withPrefix(r.pattern), h.wrap(r.fn))
 	}
