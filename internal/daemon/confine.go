@@ -82,26 +82,16 @@ func (d *daemon) stopConfined() {
 	}
 }
 
-// Confined lists the policy's confined applications and how many
-// programs run in each.
-func (d *daemon) Confined() []apitype.IsolationConfined {
-	if d.iso == nil || d.iso.policy == nil {
-		return nil
+// countPrograms fills in how many programs run in each confined
+// application's namespace.
+func (d *daemon) countPrograms(cs []apitype.IsolationConfined) {
+	if d.iso == nil || d.iso.confine == nil {
+		return
 	}
-	var inUse map[string]int
-	if d.iso.confine != nil {
-		inUse = d.iso.confine.mgr.InUse()
+	inUse := d.iso.confine.mgr.InUse()
+	for i := range cs {
+		cs[i].Programs = inUse[cs[i].App]
 	}
-	return describeConfined(d.iso.policy, d.iso.offset, inUse)
-}
-
-func describeConfined(p *isolation.Policy, offset int, inUse map[string]int) []apitype.IsolationConfined {
-	out := []apitype.IsolationConfined{}
-	for _, c := range p.ConfinedApps() {
-		addr, _ := c.Socks.Addr(offset)
-		out = append(out, apitype.IsolationConfined{App: c.App, Namespace: c.Namespace(), Port: c.Socks.Name, Addr: addr, NSAddr: c.NS.String(), Programs: inUse[c.App]})
-	}
-	return out
 }
 
 func bad(status int, msg, hint string) error {

@@ -114,6 +114,7 @@ func (d *daemon) IsolationPolicy(ctx context.Context) (apitype.IsolationPolicy, 
 	}
 	desc := d.iso.policy.Describe(d.iso.offset)
 	desc.InTorrc = d.iso.inTorrc
+	d.countPrograms(desc.Confined)
 	if c := d.sup.Conn(); c != nil {
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
