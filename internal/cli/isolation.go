@@ -18,6 +18,7 @@ import (
 
 	"tails-server/internal/apitype"
 	"tails-server/internal/client"
+	"tails-server/internal/confine"
 	"tails-server/internal/isolation"
 	"tails-server/internal/tor"
 )
@@ -31,7 +32,7 @@ func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) 
 // isolationVerbs are the verbs of `tails-server isolation`.
 func isolationVerbs() []subcommand {
 	return []subcommand{
-		{name: "torrc", args: "[--policy FILE] [--port-offset N] [--tor PATH]",
+		{name: "torrc", args: "[--policy FILE] [--port-offset N] [--confine] [--tor PATH]",
 			summary: "print the policy as torrc lines (to %include from a system tor's torrc)", doc: "the isolation policy as torrc lines, to `%include` from a system tor's torrc", run: isolationTorrc},
 		{name: "apps", args: "[--policy FILE] [--port-offset N] [--local]",
 			summary: "list the applications, their ports and flags: the running daemon's policy and port offset when one answers, else the local policy", doc: "the applications, their SOCKS ports and isolation flags: the running daemon's policy at its port offset (the ports its tor opened) when one answers, else the local policy (said on stderr)", run: isolationApps},
@@ -110,6 +111,7 @@ func isolationTorrc(e *env, args []string) error {
 	var pf policyFlags
 	pf.add(fs)
 	torBin := fs.String("tor", "tor", "tor binary whose SocksPort flags the policy is checked against")
+	confineBrowser := fs.Bool("confine", false, "confine the built-in layout's browser: its ports on the host side of its namespace's veth")
 	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
@@ -120,6 +122,16 @@ func isolationTorrc(e *env, args []string) error {
 	p, err := pf.load()
 	if err != nil {
 		return err
+	}
+	if *confineBrowser {
+		if err := p.ConfineTailsBrowser(); err != nil {
+			return usageErr("%v", err)
+		}
+	}
+	if len(p.ConfinedApps()) > 0 {
+		if err := (&confine.Manager{}).CheckRange(e.ctx, p.ConfinePrefix()); err != nil {
+			return &exitError{code: ExitFailure, err: err}
+		}
 	}
 	supported, err := isolation.SupportedFlags(e.ctx, *torBin)
 	if err != nil {

@@ -106,10 +106,10 @@ func (p *Policy) ConfinedApps() []Confined {
 			Description: fmt.Sprintf("%s's SOCKS port on the host side of its veth (namespace ts-%s), flags of %s", a.Name, a.Name, base.Name)}
 		c.Trans = Port{Name: a.Name + "-confined-trans", Type: TypeTrans, Listen: host.String(), Port: ConfineTransPort,
 			Flags: iso, App: a.Name, Confine: true, line: base.line,
-			Description: fmt.Sprintf("%s's TransPort in its namespace (isolate --transparent), isolation of %s", a.Name, base.Name)}
+			Description: fmt.Sprintf("%s's TransPort in its namespace (isolation run --confine --transparent), isolation of %s", a.Name, base.Name)}
 		c.DNS = Port{Name: a.Name + "-confined-dns", Type: TypeDNS, Listen: host.String(), Port: ConfineDNSPort,
 			Flags: slices.Clone(iso), App: a.Name, Confine: true, line: base.line,
-			Description: fmt.Sprintf("%s's DNSPort in its namespace (--transparent), isolation of %s", a.Name, base.Name)}
+			Description: fmt.Sprintf("%s's DNSPort in its namespace (isolation run --confine --transparent), isolation of %s", a.Name, base.Name)}
 		out = append(out, c)
 	}
 	return out
