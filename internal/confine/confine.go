@@ -285,6 +285,13 @@ func (m *Manager) Prepare(ctx context.Context, rng netip.Prefix, hosts []netip.A
 	return m.batch(ctx, "", lines)
 }
 
+// Unprepare takes the listeners' addresses off loopback (at shutdown).
+func (m *Manager) Unprepare(ctx context.Context, hosts []netip.Addr) {
+	for i, h := range hosts {
+		m.run(ctx, "", m.ip(), "addr", "del", h.String()+"/32", "dev", "lo", "label", HostAddrLabel(i+1))
+	}
+}
+
 // CheckKernel says, in one line, what confinement lacks here.
 func (m *Manager) CheckKernel(ctx context.Context) error {
 	if os.Geteuid() != 0 {

@@ -33,18 +33,20 @@ type confineState struct {
 	progs map[*confinedProg]bool
 }
 
-// setupConfine removes what a crashed daemon left and, when the policy
-// confines applications and the daemon's tor (or the system tor) opens
+// setupConfine, when the policy confines applications, removes what a
+// crashed daemon left and, when the daemon's tor (or the system tor) opens
 // their listeners, checks the range and puts the listeners' addresses on
 // loopback before tor starts.
 func setupConfine(ctx context.Context, p *isolation.Policy, listeners bool, log *slog.Logger) (*confineState, error) {
 	cs := &confineState{mgr: &confine.Manager{}, progs: map[*confinedProg]bool{}}
-	if os.Geteuid() == 0 {
+	apps := p.ConfinedApps()
+	// Only a daemon that confines cleans up (one per machine does): one
+	// that does not must not touch another's namespaces.
+	if len(apps) > 0 && os.Geteuid() == 0 {
 		if removed := cs.mgr.Cleanup(ctx); len(removed) > 0 {
 			log.Warn("confine: removed what an earlier daemon left", "removed", removed)
 		}
 	}
-	apps := p.ConfinedApps()
 	switch {
 	case len(apps) == 0:
 		cs.why = "the isolation policy confines no application: mark it confine: true in the policy, or start the daemon with --isolation-confine for the browser"
@@ -79,6 +81,13 @@ func (d *daemon) stopConfined() {
 	cs.mu.Unlock()
 	for _, p := range progs {
 		p.Close()
+	}
+	if cs.ready {
+		var hosts []netip.Addr
+		for _, a := range d.iso.policy.ConfinedApps() {
+			hosts = append(hosts, a.Host)
+		}
+		cs.mgr.Unprepare(context.Background(), hosts)
 	}
 }
 

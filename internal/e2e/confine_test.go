@@ -1,0 +1,639 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"tails-server/internal/apitype"
+	"tails-server/internal/client"
+	"tails-server/internal/isolation"
+	"tails-server/internal/testenv"
+	"tails-server/internal/tor"
+)
+
+// confinePolicy is the Tails layout with the browser's port confined and
+// the mail client confined: two namespaces, ts-browser and ts-mail.
+const confinePolicy = `ports:
+  - name: default
+    port: 9050
+    flags: [IsolateDestAddr, IsolateDestPort]
+  - name: browser
+    port: 9150
+    flags: [IsolateSOCKSAuth, KeepAliveIsolateSOCKSAuth]
+    confine: true
+  - name: trans
+    type: trans
+    port: 9040
+  - name: dns
+    type: dns
+    port: 5353
+apps:
+  - name: browser
+    port: browser
+  - name: mail
+    port: default
+    confine: true
+  - name: chat
+    port: default
+`
+
+// confineEnv is a confining daemon and what the tests run as nobody.
+type confineEnv struct {
+	d      *daemon
+	dir    string // 0755: the socket and the binary, reachable by nobody
+	bin    string
+	gid    uint32 // the API group's
+	policy *isolation.Policy
+	offset int
+
+	mu     sync.Mutex
+	events []apitype.IsolationAuditEvent
+}
+
+// as runs the CLI as nobody (a member of the API group unless
+// outsider), with no proxy settings of its own; it returns stdout,
+// stderr and the exit code.
+func (c *confineEnv) as(t *testing.T, outsider bool, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.bin, args...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/nonexistent", "TAILS_SERVER_SOCKET=" + c.d.socket}
+	cmd.Dir = "/"
+	groups := []uint32{c.gid}
+	if outsider {
+		groups = nil
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testenv.Nobody, Gid: testenv.Nobody, Groups: groups}}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// inside runs a shell script confined in app's namespace (transparent
+// or not), as nobody.
+func (c *confineEnv) inside(t *testing.T, app string, transparent bool, script string) (string, string, int) {
+	t.Helper()
+	args := []string{"isolation", "run", app, "--confine"}
+	if transparent {
+		args = append(args, "--transparent")
+	}
+	return c.as(t, false, append(args, "--", "sh", "-c", script)...)
+}
+
+// outside runs the same script through a plain `isolation run`, as
+// nobody, in the host's namespace: the control.
+func (c *confineEnv) outside(t *testing.T, app, script string) (string, string, int) {
+	t.Helper()
+	return c.as(t, false, "isolation", "run", app, "--port-offset", strconv.Itoa(c.offset), "--policy", filepath.Join(c.dir, "policy.yaml"), "--", "sh", "-c", script)
+}
+
+func startConfineEnv(t *testing.T) *confineEnv {
+	t.Helper()
+	requireNet(t)
+	testenv.RequireRoot(t, "network namespaces and nftables need root")
+	for _, p := range []string{"ip", "nft", "setpriv", "curl", "bash"} {
+		testenv.RequireProgram(t, p)
+	}
+	dir, err := os.MkdirTemp("", "confine-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	c := &confineEnv{dir: dir, bin: filepath.Join(dir, "tails-server")}
+	b, err := os.ReadFile(bin)
+	if err != nil || os.WriteFile(c.bin, b, 0o755) != nil {
+		t.Fatalf("copying the binary: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(confinePolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.policy, err = isolation.Parse("policy.yaml", []byte(confinePolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The confined listeners' addresses do not exist before the daemon
+	// puts them on loopback; their port numbers are the unconfined ones'.
+	plain, err := isolation.Parse("plain.yaml", []byte(strings.ReplaceAll(confinePolicy, "confine: true", "confine: false")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.offset = freeOffset(t, plain)
+	c.d = startDaemon(t, filepath.Join(dir, "state"), filepath.Join(dir, "api.sock"), "--gui-listen", "off",
+		"--isolation-policy", filepath.Join(dir, "policy.yaml"), "--isolation-port-offset", strconv.Itoa(c.offset))
+	g, err := user.LookupGroup("tails-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, _ := strconv.Atoi(g.Gid)
+	c.gid = uint32(gid)
+	cl := client.New(c.d.socket)
+	waitFor(t, 90*time.Second, "the daemon's tor with the confined listeners", func() error {
+		pol, err := cl.IsolationPolicy(context.Background())
+		if err == nil && (!pol.Checked || len(pol.Missing) > 0 || len(pol.Confined) != 2) {
+			err = fmt.Errorf("checked %v, missing %q, confined %v", pol.Checked, pol.Missing, pol.Confined)
+		}
+		return err
+	})
+	// Follow the daemon's audit for the whole test.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cl.FollowIsolationAudit(ctx, 10*time.Minute, func(ev apitype.IsolationAuditEvent) {
+			c.mu.Lock()
+			c.events = append(c.events, ev)
+			c.mu.Unlock()
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, 30*time.Second, "the daemon's audit to start", func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, ev := range c.events {
+			if strings.HasPrefix(ev.Note, isolation.ReadyNote) {
+				return nil
+			}
+		}
+		return errors.New("not yet")
+	})
+	return c
+}
+
+// stream waits for the audit's stream matching f.
+func (c *confineEnv) stream(t *testing.T, what string, f func(apitype.AuditStream) bool) apitype.AuditStream {
+	t.Helper()
+	var out apitype.AuditStream
+	waitFor(t, 30*time.Second, what, func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, ev := range c.events {
+			if ev.Stream != nil && f(*ev.Stream) {
+				out = *ev.Stream
+				return nil
+			}
+		}
+		return errors.New("not in the audit")
+	})
+	return out
+}
+
+func (c *confineEnv) foreign() []apitype.AuditForeign {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []apitype.AuditForeign
+	for _, ev := range c.events {
+		if ev.Foreign != nil {
+			out = append(out, *ev.Foreign)
+		}
+	}
+	return out
+}
+
+// inNetns runs f on a thread moved into network namespace ns: the
+// sockets it opens live there. The thread is not given back.
+func inNetns(t *testing.T, ns string, f func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		fd, err := syscall.Open("/run/netns/"+ns, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer syscall.Close(fd)
+		if _, _, e := syscall.RawSyscall(sysSetns(), uintptr(fd), syscall.CLONE_NEWNET, 0); e != 0 {
+			done <- e
+			return
+		}
+		done <- f()
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sysSetns is setns(2)'s number, which package syscall lacks.
+func sysSetns() uintptr {
+	if runtime.GOARCH == "arm64" {
+		return 268
+	}
+	return 308 // amd64
+}
+
+// lan is a second namespace standing in for the LAN: a veth to the host
+// (10.231.77.1 host side, 10.231.77.2 inside), a TCP server greeting with
+// "hello from lan" and a UDP port counting datagrams.
+type lan struct {
+	addr     string
+	tcp, udp int
+	mu       sync.Mutex
+	got      int
+}
+
+func (l *lan) datagrams() int { l.mu.Lock(); defer l.mu.Unlock(); return l.got }
+
+func startLAN(t *testing.T) *lan {
+	t.Helper()
+	ns := fmt.Sprintf("e2elan%d", os.Getpid()%100000)
+	run := func(args ...string) {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	run("netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	run("link", "add", "e2elan0", "type", "veth", "peer", "name", "e2elan1", "netns", ns)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", "e2elan0").Run() })
+	run("addr", "add", "10.231.77.1/24", "dev", "e2elan0")
+	run("link", "set", "e2elan0", "up")
+	run("-n", ns, "addr", "add", "10.231.77.2/24", "dev", "e2elan1")
+	run("-n", ns, "link", "set", "e2elan1", "up")
+	run("-n", ns, "link", "set", "lo", "up")
+	l := &lan{addr: "10.231.77.2"}
+	inNetns(t, ns, func() error {
+		ln, err := net.Listen("tcp", "10.231.77.2:0")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { ln.Close() })
+		l.tcp = ln.Addr().(*net.TCPAddr).Port
+		go serveGreeting(ln, "lan")
+		pc, err := net.ListenPacket("udp", "10.231.77.2:0")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { pc.Close() })
+		l.udp = pc.LocalAddr().(*net.UDPAddr).Port
+		go countDatagrams(pc, &l.mu, &l.got)
+		return nil
+	})
+	return l
+}
+
+func serveGreeting(ln net.Listener, name string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from %s\n", name)
+			// Half-close and drain the request, so that curl sees no
+			// reset.
+			c.(*net.TCPConn).CloseWrite()
+			io.Copy(io.Discard, c)
+		}()
+	}
+}
+
+func countDatagrams(pc net.PacketConn, mu *sync.Mutex, n *int) {
+	buf := make([]byte, 512)
+	for {
+		if _, _, err := pc.ReadFrom(buf); err != nil {
+			return
+		}
+		mu.Lock()
+		*n++
+		mu.Unlock()
+	}
+}
+
+// hostListen listens on the host at addr ("IP:0") and greets, or counts
+// datagrams for udp.
+func hostListen(t *testing.T, network, addr, name string, mu *sync.Mutex, n *int) int {
+	t.Helper()
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		go countDatagrams(pc, mu, n)
+		return pc.LocalAddr().(*net.UDPAddr).Port
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go serveGreeting(ln, name)
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// leftovers lists what of confinement is on the host: namespaces ts-*,
+// links ts-h*/ts-n*, tables ts_confine_*.
+func leftovers(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	if ents, err := os.ReadDir("/run/netns"); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "ts-") {
+				out = append(out, "namespace "+e.Name())
+			}
+		}
+	}
+	links, _ := exec.Command("ip", "-o", "link", "show").Output()
+	for _, l := range strings.Split(string(links), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && (strings.HasPrefix(f[1], "ts-h") || strings.HasPrefix(f[1], "ts-n")) {
+			out = append(out, "link "+f[1])
+		}
+	}
+	tables, _ := exec.Command("nft", "list", "tables").Output()
+	for _, l := range strings.Split(string(tables), "\n") {
+		if strings.Contains(l, "ts_confine_") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestConfine: confined programs, run as nobody through the daemon,
+// reach the network only through their app's Tor ports; everything
+// else fails where the same probe succeeds unconfined.
+func TestConfine(t *testing.T) {
+	c := startConfineEnv(t)
+	br, _ := c.policy.ConfinedApp("browser")
+	veth := br.Host.String()
+	var mu sync.Mutex
+	var udpHost, udpVeth int
+	dest := startDest(t, "dest-a")
+	hostTCP := dest.port                                         // 127.0.0.1
+	vethTCP := hostListen(t, "tcp", veth+":0", "veth", nil, nil) // host side of the veth, another port
+	v6TCP := hostListen(t, "tcp", "[::1]:0", "ipv6", nil, nil)   // the host's IPv6 loopback
+	uHost := hostListen(t, "udp", "127.0.0.1:0", "", &mu, &udpHost)
+	uVeth := hostListen(t, "udp", veth+":0", "", &mu, &udpVeth)
+	l := startLAN(t)
+	dgrams := func() (int, int, int) { mu.Lock(); defer mu.Unlock(); return udpHost, udpVeth, l.datagrams() }
+
+	t.Run("socks", func(t *testing.T) {
+		out, errOut, code := c.inside(t, "browser", false, fmt.Sprintf(`id -u; curl -sS -m 60 --socks5-hostname "${ALL_PROXY#socks5h://}" --proxy-user site-a:x http://127.0.0.1:%d/`, hostTCP))
+		if code != 0 || !strings.Contains(out, "hello from dest-a") || !strings.HasPrefix(out, strconv.Itoa(testenv.Nobody)+"\n") {
+			t.Fatalf("confined curl through the browser's SOCKS port: exit %d\n%s%s\ndaemon log:\n%s", code, out, errOut, c.d.log)
+		}
+		st := c.stream(t, "the confined stream in the audit", func(s apitype.AuditStream) bool { return s.Username == "site-a" })
+		if st.Port != "browser-confined" || !strings.HasPrefix(st.Source, br.NS.String()+":") {
+			t.Errorf("audit: stream on port %q from %q, want browser-confined from %s", st.Port, st.Source, br.NS)
+		}
+		if f := c.foreign(); len(f) != 0 {
+			t.Errorf("audit flags the namespace's own stream as foreign: %+v", f)
+		}
+		// A stream on the confined port from the host (not the
+		// namespace) is flagged.
+		socks, _ := br.Socks.Addr(c.offset)
+		if out, err := exec.Command("curl", "-sS", "-m", "60", "--socks5-hostname", socks, "--proxy-user", "intruder:x", fmt.Sprintf("http://127.0.0.1:%d/", hostTCP)).CombinedOutput(); !strings.Contains(string(out), "hello from dest-a") {
+			t.Fatalf("curl from the host to %s: %v %s", socks, err, out)
+		}
+		waitFor(t, 30*time.Second, "the audit to flag the host's stream", func() error {
+			for _, f := range c.foreign() {
+				if f.App == "browser" && f.Expected == br.NS.String() && strings.HasPrefix(f.Source, "127.0.0.1:") || strings.HasPrefix(f.Source, veth+":") {
+					return nil
+				}
+			}
+			return fmt.Errorf("foreign: %+v", c.foreign())
+		})
+	})
+
+	t.Run("probes", func(t *testing.T) {
+		tcp := func(addr string) string {
+			return fmt.Sprintf(`curl --noproxy '*' -sS -g -m 3 http://%s/ && echo REACHED`, addr)
+		}
+		probes := []struct{ what, script string }{
+			{"TCP to the host's 127.0.0.1", tcp(fmt.Sprintf("127.0.0.1:%d", hostTCP))},
+			{"TCP to the veth's host side, another port", tcp(fmt.Sprintf("%s:%d", veth, vethTCP))},
+			{"TCP to the LAN", tcp(fmt.Sprintf("%s:%d", l.addr, l.tcp))},
+			{"TCP over IPv6 to the host", tcp(fmt.Sprintf("[::1]:%d", v6TCP))},
+		}
+		for _, p := range probes {
+			out, errOut, _ := c.outside(t, "browser", p.script)
+			if !strings.Contains(out, "REACHED") {
+				t.Errorf("control: %s unconfined did not succeed: %s%s", p.what, out, errOut)
+			}
+			out, errOut, _ = c.inside(t, "browser", false, p.script)
+			if strings.Contains(out, "REACHED") {
+				t.Errorf("%s succeeded from inside the namespace: %s%s", p.what, out, errOut)
+			}
+		}
+		// UDP (and DNS) datagrams: counted by the servers.
+		udp := fmt.Sprintf(`for a in 127.0.0.1:%d %s:%d %s:%d; do bash -c 'echo x > /dev/udp/${0%%:*}/${0#*:}' $a 2>/dev/null; done; true`, uHost, veth, uVeth, l.addr, l.udp)
+		c.outside(t, "browser", udp)
+		waitFor(t, 10*time.Second, "the control datagrams", func() error {
+			if a, b, c := dgrams(); a < 1 || b < 1 || c < 1 {
+				return fmt.Errorf("received %d %d %d", a, b, c)
+			}
+			return nil
+		})
+		a0, b0, c0 := dgrams()
+		c.inside(t, "browser", false, udp)
+		c.inside(t, "browser", true, udp)
+		// DNS inside without --transparent goes nowhere.
+		if out, _, _ := c.inside(t, "browser", false, `getent hosts dest-a.test && echo RESOLVED`); strings.Contains(out, "RESOLVED") {
+			t.Errorf("a DNS query resolved inside the SOCKS-only namespace: %s", out)
+		}
+		time.Sleep(500 * time.Millisecond) // datagrams in flight; a late one would show as a failure below
+		if a, b, c := dgrams(); a != a0 || b != b0 || c != c0 {
+			t.Errorf("datagrams from inside the namespace arrived: host %d, veth %d, LAN %d", a-a0, b-b0, c-c0)
+		}
+		// The host reaches nothing inside: a listener there answers
+		// on the namespace's loopback (the control), not to the host.
+		res := make(chan string, 1)
+		go func() {
+			out, errOut, _ := c.inside(t, "browser", false, `nc -lk 18999 </dev/null >/dev/null & sleep 0.5; nc -z -w1 127.0.0.1 18999 && echo LISTENING; sleep 3; kill $!`)
+			res <- out + errOut
+		}()
+		time.Sleep(2 * time.Second)
+		if conn, err := net.DialTimeout("tcp", net.JoinHostPort(br.NS.String(), "18999"), time.Second); err == nil {
+			conn.Close()
+			t.Errorf("the host reached a listener inside the namespace")
+		}
+		if out := <-res; !strings.Contains(out, "LISTENING") {
+			t.Errorf("control: the listener inside did not answer on its loopback: %s", out)
+		}
+	})
+
+	t.Run("transparent", func(t *testing.T) {
+		onion := c.onion(t, dest)
+		script := fmt.Sprintf(`curl --noproxy '*' -sS -m 30 http://%s.onion/ && echo REACHED`, onion)
+		var out, errOut string
+		waitFor(t, 90*time.Second, "the onion through the browser's TransPort", func() error {
+			out, errOut, _ = c.inside(t, "browser", true, script)
+			if !strings.Contains(out, "hello from dest-a") {
+				return fmt.Errorf("%s%s", out, errOut)
+			}
+			return nil
+		})
+		// Tor names the stream by the virtual address it gave the onion
+		// (VirtualAddrNetworkIPv4), which left the namespace by its veth.
+		st := c.stream(t, "the transparent stream in the audit", func(s apitype.AuditStream) bool {
+			return s.Protocol == "TRANS" && strings.HasPrefix(s.Source, br.NS.String()+":")
+		})
+		if vn := netip.MustParsePrefix(isolation.VirtualAddrNetwork); !vn.Contains(netip.MustParseAddrPort(st.Target).Addr()) {
+			t.Errorf("transparent stream to %s, outside %s", st.Target, vn)
+		}
+		if st.Port != "browser-confined-trans" || !strings.HasPrefix(st.Source, br.NS.String()+":") {
+			t.Errorf("transparent stream on %q from %q", st.Port, st.Source)
+		}
+		// The same program unconfined does not go through tor: the
+		// name does not even resolve.
+		out, errOut, _ = c.outside(t, "browser", script)
+		if strings.Contains(out, "REACHED") {
+			t.Errorf("plain curl reached the onion without confinement: %s%s", out, errOut)
+		}
+	})
+
+	t.Run("two apps, two circuits", func(t *testing.T) {
+		for _, app := range []string{"browser", "mail"} {
+			out, errOut, code := c.inside(t, app, false, fmt.Sprintf(`curl -sS -m 60 --proxy-user two-%s:x http://127.0.0.1:%d/`, app, hostTCP))
+			if code != 0 || !strings.Contains(out, "hello from dest-a") {
+				t.Fatalf("%s: exit %d %s%s", app, code, out, errOut)
+			}
+		}
+		b := c.stream(t, "browser's stream", func(s apitype.AuditStream) bool { return s.Username == "two-browser" })
+		m := c.stream(t, "mail's stream", func(s apitype.AuditStream) bool { return s.Username == "two-mail" })
+		if m.Port != "mail-confined" {
+			t.Errorf("mail's stream on %q", m.Port)
+		}
+		for _, x := range b.Circuits {
+			for _, y := range m.Circuits {
+				if x == y {
+					t.Errorf("browser and mail shared circuit %s", x)
+				}
+			}
+		}
+	})
+
+	t.Run("bad input", func(t *testing.T) {
+		for _, tc := range []struct {
+			args     []string
+			outsider bool
+			want     string
+		}{
+			{[]string{"isolation", "run", "nosuch", "--confine", "--", "true"}, false, `unknown app "nosuch"`},
+			{[]string{"isolation", "run", "chat", "--confine", "--", "true"}, false, "app chat is not confined by the daemon's policy"},
+			{[]string{"isolation", "run", "browser", "--confine", "--", "true"}, true, "permission denied on " + c.d.socket},
+			{[]string{"isolation", "run", "browser", "--transparent", "--", "true"}, false, "--transparent goes with --confine"},
+		} {
+			_, errOut, code := c.as(t, tc.outsider, tc.args...)
+			lines := strings.Split(strings.TrimSpace(errOut), "\n")
+			if code == 0 || !strings.Contains(lines[0], tc.want) || len(lines) > 2 {
+				t.Errorf("%v: exit %d\n%s", tc.args, code, errOut)
+			}
+		}
+		// A range colliding with an interface (the LAN stand-in's)
+		// stops the daemon before anything is set up.
+		bad := filepath.Join(c.dir, "collide.yaml")
+		os.WriteFile(bad, []byte("confine-range: 10.231.0.0/16\n"+confinePolicy), 0o644)
+		st := filepath.Join(c.dir, "collide")
+		_, errOut, code := cli(t, nil, "daemon", "--state", st, "--network", "testnet", "--firewall-table", firewallTable(st), "--testnet-dir", tnet.Dir, "--volatile-dir", st+"-volatile",
+			"--socket", filepath.Join(c.dir, "collide.sock"), "--gui-listen", "off", "--isolation-policy", bad, "--isolation-port-offset", strconv.Itoa(c.offset+3))
+		if lines := strings.Split(strings.TrimSpace(errOut), "\n"); code == 0 || len(lines) > 2 || !strings.Contains(lines[0], "the confine range 10.231.0.0/16 collides with the host's address 10.231.77.1/24 on e2elan0") {
+			t.Errorf("daemon with a colliding range: exit %d\n%s", code, errOut)
+		}
+		if out, _ := exec.Command("ip", "-4", "addr", "show", "dev", "lo").Output(); strings.Contains(string(out), "10.231.") {
+			t.Errorf("the refused range was put on loopback:\n%s", out)
+		}
+		// Root is refused: the command never runs as root.
+		_, errOut, code = c.d.cli("isolation", "run", "browser", "--confine", "--", "true")
+		if code == 0 || !strings.Contains(errOut, "refusing to run a confined program as root") {
+			t.Errorf("as root: exit %d %s", code, errOut)
+		}
+		if lo := leftovers(t); len(lo) != 0 {
+			t.Errorf("bad requests left %v", lo)
+		}
+	})
+
+	t.Run("crash", func(t *testing.T) {
+		cmd := exec.Command(c.bin, "isolation", "run", "browser", "--confine", "--", "sleep", "120")
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "TAILS_SERVER_SOCKET=" + c.d.socket}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testenv.Nobody, Gid: testenv.Nobody, Groups: []uint32{c.gid}}}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		waitFor(t, 20*time.Second, "the confined sleep", func() error {
+			if len(leftovers(t)) < 2 {
+				return errors.New("no namespace yet")
+			}
+			return nil
+		})
+		pids, _ := exec.Command("ip", "netns", "pids", "ts-browser").Output()
+		c.d.cmd.Process.Signal(syscall.SIGKILL)
+		c.d.cmd.Wait()
+		if len(leftovers(t)) == 0 {
+			t.Fatal("the kill removed the namespace: the test proves nothing")
+		}
+		dir := filepath.Join(c.dir, "again")
+		os.MkdirAll(dir, 0o755)
+		startDaemon(t, filepath.Join(dir, "state"), filepath.Join(dir, "api.sock"), "--gui-listen", "off",
+			"--isolation-policy", filepath.Join(c.dir, "policy.yaml"), "--isolation-port-offset", strconv.Itoa(c.offset+7))
+		if lo := leftovers(t); len(lo) != 0 {
+			t.Errorf("after the restart: %v", lo)
+		}
+		if len(strings.Fields(string(pids))) == 0 {
+			t.Fatal("no program in the namespace before the crash")
+		}
+		waitFor(t, 10*time.Second, "the orphaned confined program to be gone", func() error {
+			for _, p := range strings.Fields(string(pids)) {
+				if st, err := os.ReadFile("/proc/" + p + "/stat"); err == nil && !strings.Contains(string(st), ") Z ") {
+					return fmt.Errorf("pid %s still runs", p)
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// onion publishes an onion service on the daemon's tor, forwarding to
+// d, and returns its address (without .onion).
+func (c *confineEnv) onion(t *testing.T, d dest) string {
+	t.Helper()
+	vol := c.d.state + "-volatile"
+	b, err := os.ReadFile(filepath.Join(vol, "tor", "control-port"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(strings.TrimSpace(string(b)), "PORT=")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := tor.Dial(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.AuthenticateCookie(ctx, filepath.Join(vol, "tor", "control_auth_cookie")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := conn.AddOnion(ctx, tor.AddOnionRequest{Ports: []tor.PortMapping{{Virtual: 80, Target: strconv.Itoa(d.port)}}, Flags: []string{"DiscardPK"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ServiceID
+}
