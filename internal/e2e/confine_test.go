@@ -55,7 +55,8 @@ apps:
 
 // confineEnv is a confining daemon and what the tests run as nobody.
 type confineEnv struct {
-	d      *daemon
+	d      *daemon // nil in the benchmark
+	socket string
 	dir    string // 0755: the socket and the binary, reachable by nobody
 	bin    string
 	gid    uint32 // the API group's
@@ -69,12 +70,12 @@ type confineEnv struct {
 // as runs the CLI as nobody (a member of the API group unless
 // outsider), with no proxy settings of its own; it returns stdout,
 // stderr and the exit code.
-func (c *confineEnv) as(t *testing.T, outsider bool, args ...string) (string, string, int) {
+func (c *confineEnv) as(t testing.TB, outsider bool, args ...string) (string, string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.bin, args...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/nonexistent", "TAILS_SERVER_SOCKET=" + c.d.socket}
+	cmd.Env = []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/nonexistent", "TAILS_SERVER_SOCKET=" + c.socket}
 	cmd.Dir = "/"
 	groups := []uint32{c.gid}
 	if outsider {
@@ -96,7 +97,7 @@ func (c *confineEnv) as(t *testing.T, outsider bool, args ...string) (string, st
 
 // inside runs a shell script confined in app's namespace (transparent
 // or not), as nobody.
-func (c *confineEnv) inside(t *testing.T, app string, transparent bool, script string) (string, string, int) {
+func (c *confineEnv) inside(t testing.TB, app string, transparent bool, script string) (string, string, int) {
 	t.Helper()
 	args := []string{"isolation", "run", app, "--confine"}
 	if transparent {
@@ -107,7 +108,7 @@ func (c *confineEnv) inside(t *testing.T, app string, transparent bool, script s
 
 // outside runs the same script through a plain `isolation run`, as
 // nobody, in the host's namespace: the control.
-func (c *confineEnv) outside(t *testing.T, app, script string) (string, string, int) {
+func (c *confineEnv) outside(t testing.TB, app, script string) (string, string, int) {
 	t.Helper()
 	return c.as(t, false, "isolation", "run", app, "--port-offset", strconv.Itoa(c.offset), "--policy", filepath.Join(c.dir, "policy.yaml"), "--", "sh", "-c", script)
 }
@@ -146,6 +147,7 @@ func startConfineEnv(t *testing.T) *confineEnv {
 	c.offset = freeOffset(t, plain)
 	c.d = startDaemon(t, filepath.Join(dir, "state"), filepath.Join(dir, "api.sock"), "--gui-listen", "off",
 		"--isolation-policy", filepath.Join(dir, "policy.yaml"), "--isolation-port-offset", strconv.Itoa(c.offset))
+	c.socket = c.d.socket
 	g, err := user.LookupGroup("tails-server")
 	if err != nil {
 		t.Fatal(err)
@@ -480,7 +482,7 @@ func TestConfine(t *testing.T) {
 	})
 
 	t.Run("transparent", func(t *testing.T) {
-		onion := c.onion(t, dest)
+		onion := c.onion(t, c.d.state+"-volatile", dest)
 		script := fmt.Sprintf(`curl --noproxy '*' -sS -m 30 http://%s.onion/ && echo REACHED`, onion)
 		var out, errOut string
 		waitFor(t, 90*time.Second, "the onion through the browser's TransPort", func() error {
@@ -572,7 +574,7 @@ func TestConfine(t *testing.T) {
 
 	t.Run("crash", func(t *testing.T) {
 		cmd := exec.Command(c.bin, "isolation", "run", "browser", "--confine", "--", "sleep", "120")
-		cmd.Env = []string{"PATH=/usr/bin:/bin", "TAILS_SERVER_SOCKET=" + c.d.socket}
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "TAILS_SERVER_SOCKET=" + c.socket}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testenv.Nobody, Gid: testenv.Nobody, Groups: []uint32{c.gid}}}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -613,9 +615,8 @@ func TestConfine(t *testing.T) {
 
 // onion publishes an onion service on the daemon's tor, forwarding to
 // d, and returns its address (without .onion).
-func (c *confineEnv) onion(t *testing.T, d dest) string {
+func (c *confineEnv) onion(t testing.TB, vol string, d dest) string {
 	t.Helper()
-	vol := c.d.state + "-volatile"
 	b, err := os.ReadFile(filepath.Join(vol, "tor", "control-port"))
 	if err != nil {
 		t.Fatal(err)
