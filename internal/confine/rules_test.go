@@ -104,3 +104,50 @@ func TestIsOurLink(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvFileLoader: the caller's environment reaches the command intact
+// through the file and the loader, and nothing of it runs as code.
+func TestEnvFileLoader(t *testing.T) {
+	dir := t.TempDir()
+	f := dir + "/env"
+	env := []string{"PLAIN=x", `QUOTES=it's "q" $(touch ` + dir + `/pwned) ` + "`id`", "NL=a\nb", "EMPTY=", "BASH_FUNC_x%%=() { :; }", "EQ=a=b", "PATH=/usr/bin:/bin"}
+	if err := WriteEnvFile(f, env); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("/bin/sh", "-c", loader, f, dir, "env").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(out)
+	for _, w := range []string{"PLAIN=x\n", `QUOTES=it's "q" $(touch ` + dir + `/pwned) ` + "`id`\n", "NL=a\nb\n", "EMPTY=\n", "EQ=a=b\n", "PWD=" + dir + "\n"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("env lacks %q:\n%s", w, got)
+		}
+	}
+	if strings.Contains(got, "BASH_FUNC") {
+		t.Errorf("a name the shell cannot take went through:\n%s", got)
+	}
+	if _, err := os.Stat(dir + "/pwned"); err == nil {
+		t.Error("a value ran as a command")
+	}
+}
+
+// TestCommandEnv: what runs as root gets a fixed environment, and the
+// caller's never shows in the command line.
+func TestCommandEnv(t *testing.T) {
+	m := &Manager{}
+	cmd, err := m.Command(t.Context(), spec(false), 1000, 1000, []string{"curl", "x"}, "/tmp/run/env", "/home/u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cmd.Env, " ") != strings.Join(rootEnv, " ") {
+		t.Errorf("root's part runs with %q", cmd.Env)
+	}
+	want := []string{"netns", "exec", "ts-browser", "setpriv", "--reuid=1000", "--regid=1000"}
+	if strings.Join(cmd.Args[1:7], " ") != strings.Join(want, " ") || cmd.Args[len(cmd.Args)-2] != "curl" {
+		t.Errorf("args %q", cmd.Args)
+	}
+	if _, err := m.Command(t.Context(), spec(false), 0, 0, []string{"id"}, "/tmp/env", "/"); err == nil {
+		t.Error("a command as root")
+	}
+}

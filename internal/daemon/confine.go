@@ -161,7 +161,12 @@ func (d *daemon) PrepareConfined(ctx context.Context, caller peercred.Cred, req 
 	if err != nil {
 		return nil, bad(http.StatusBadRequest, err.Error(), "")
 	}
-	// The torsocks file is the caller's to read.
+	// The torsocks file and the environment are the caller's to read.
+	envFile := filepath.Join(setup.Dir, "env")
+	if err := confine.WriteEnvFile(envFile, setup.Env); err != nil {
+		setup.Cleanup()
+		return nil, err
+	}
 	if err := chownTree(setup.Dir, caller.UID, caller.GID); err != nil {
 		setup.Cleanup()
 		return nil, err
@@ -178,7 +183,7 @@ func (d *daemon) PrepareConfined(ctx context.Context, caller peercred.Cred, req 
 	if req.Torsocks {
 		argv = append([]string{"torsocks"}, argv...)
 	}
-	cmd, err := cs.mgr.Command(context.Background(), spec, caller.UID, caller.GID, argv, setup.Env, req.Dir)
+	cmd, err := cs.mgr.Command(context.Background(), spec, caller.UID, caller.GID, argv, envFile, req.Dir)
 	if err != nil {
 		release()
 		setup.Cleanup()
@@ -193,13 +198,19 @@ func (d *daemon) PrepareConfined(ctx context.Context, caller peercred.Cred, req 
 	return prog, nil
 }
 
+// chownTree gives the run's private directory (flat: the files root just
+// wrote) to the caller, its files before itself, never following links.
 func chownTree(dir string, uid, gid int) error {
-	return filepath.Walk(dir, func(path string, _ os.FileInfo, err error) error {
-		if err != nil {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.Lchown(filepath.Join(dir, e.Name()), uid, gid); err != nil {
 			return err
 		}
-		return os.Lchown(path, uid, gid)
-	})
+	}
+	return os.Lchown(dir, uid, gid)
 }
 
 // confinedProg is one confined command.
