@@ -140,6 +140,38 @@ func (m *Manager) InUse() map[string]int {
 }
 
 func (m *Manager) create(ctx context.Context, s Spec) error {
+	hr, err := HostRuleset(s)
+	if err != nil {
+		return err
+	}
+	nr, err := NSRuleset(s)
+	if err != nil {
+		return err
+	}
+	// The host's table names the veth by name: it can go in while the
+	// namespace is made.
+	hostRules := make(chan error, 1)
+	go func() { hostRules <- m.run(ctx, hr, m.nft(), "-f", "-") }()
+	err = m.setupLinks(ctx, s)
+	if err == nil {
+		err = m.run(ctx, nr, m.ip(), "netns", "exec", s.Namespace(), m.nft(), "-f", "-")
+	}
+	if herr := <-hostRules; err == nil {
+		err = herr
+	}
+	if err != nil {
+		return err
+	}
+	// resolv.conf inside: `ip netns exec` binds it over /etc/resolv.conf.
+	dir := filepath.Join(EtcNetns, s.Namespace())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte("# written by tails-server: DNS goes to tor's DNSPort (transparent mode)\nnameserver "+s.Host.String()+"\n"), 0o644)
+}
+
+// setupLinks makes the namespace, the veth pair, addresses and routes.
+func (m *Manager) setupLinks(ctx context.Context, s Spec) error {
 	ns, h, n := s.Namespace(), s.HostLink(), s.NSLink()
 	host := []string{
 		"netns add " + ns,
@@ -160,36 +192,17 @@ func (m *Manager) create(ctx context.Context, s Spec) error {
 	if s.Transparent {
 		inside = append(inside, fmt.Sprintf("route add default via %s dev %s", s.Host, n))
 	}
-	if err := m.batch(ctx, ns, inside); err != nil {
-		return err
-	}
-	hr, err := HostRuleset(s)
-	if err != nil {
-		return err
-	}
-	if err := m.run(ctx, hr, m.nft(), "-f", "-"); err != nil {
-		return err
-	}
-	nr, err := NSRuleset(s)
-	if err != nil {
-		return err
-	}
-	if err := m.run(ctx, nr, m.ip(), "netns", "exec", ns, m.nft(), "-f", "-"); err != nil {
-		return err
-	}
-	// resolv.conf inside: `ip netns exec` binds it over /etc/resolv.conf.
-	dir := filepath.Join(EtcNetns, ns)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte("# written by tails-server: DNS goes to tor's DNSPort (transparent mode)\nnameserver "+s.Host.String()+"\n"), 0o644)
+	return m.batch(ctx, ns, inside)
 }
 
 // remove undoes create, as far as it went: every step is tried.
 func (m *Manager) remove(ctx context.Context, s Spec) {
-	m.removeNamespace(ctx, s.Namespace())
+	m.killIn(ctx, s.Namespace())
+	// The namespace's end goes with the namespace, and takes the host's
+	// (which is deleted too, in case it did not).
+	m.run(ctx, "netns del "+s.Namespace()+"\nlink del "+s.HostLink()+"\n", m.ip(), "-force", "-batch", "-")
+	os.RemoveAll(filepath.Join(EtcNetns, s.Namespace()))
 	m.run(ctx, fmt.Sprintf("table inet %s\ndelete table inet %s\n", s.HostTable(), s.HostTable()), m.nft(), "-f", "-")
-	m.run(ctx, "", m.ip(), "link", "del", s.HostLink())
 }
 
 // removeNamespace kills what still runs in the namespace (a program's
@@ -199,6 +212,13 @@ func (m *Manager) removeNamespace(ctx context.Context, ns string) {
 	if !strings.HasPrefix(ns, Prefix) || strings.ContainsAny(ns, "/.") {
 		return
 	}
+	m.killIn(ctx, ns)
+	m.run(ctx, "", m.ip(), "netns", "del", ns)
+	os.RemoveAll(filepath.Join(EtcNetns, ns))
+}
+
+// killIn kills every process in namespace ns.
+func (m *Manager) killIn(ctx context.Context, ns string) {
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, m.ip(), "netns", "pids", ns)
 	cmd.Stdout = &out
@@ -212,8 +232,6 @@ func (m *Manager) removeNamespace(ctx context.Context, ns string) {
 			}
 		}
 	}
-	m.run(ctx, "", m.ip(), "netns", "del", ns)
-	os.RemoveAll(filepath.Join(EtcNetns, ns))
 }
 
 // batch runs ip commands, in namespace ns if not empty, as one `ip -batch`.
