@@ -19,6 +19,11 @@
 // side, and an administrator sees the same objects with `ip netns`,
 // `ip link` and `nft list ruleset`. A setup costs a handful of short
 // commands (measured by the benchmarks in scripts/bench.sh).
+//
+// Programs start as the caller: Direct and StartIn fork one from a
+// daemon thread moved into the namespace (SOCKS-only mode), Command goes
+// through `ip netns exec` and setpriv (transparent mode, for the
+// namespace's resolv.conf).
 package confine
 
 import (

@@ -183,13 +183,24 @@ func (d *daemon) PrepareConfined(ctx context.Context, caller peercred.Cred, req 
 	if req.Torsocks {
 		argv = append([]string{"torsocks"}, argv...)
 	}
-	cmd, err := cs.mgr.Command(context.Background(), spec, caller.UID, caller.GID, argv, envFile, req.Dir)
+	// SOCKS-only: forked straight into the namespace. Transparent: through
+	// `ip netns exec`, whose mount namespace puts the namespace's
+	// resolv.conf in place (a host resolver on 127.0.0.53 would otherwise
+	// stay on the namespace's loopback).
+	var cmd *exec.Cmd
+	start := func() error { return cmd.Start() }
+	if req.Transparent {
+		cmd, err = cs.mgr.Command(context.Background(), spec, caller.UID, caller.GID, argv, envFile, req.Dir)
+	} else {
+		cmd, err = cs.mgr.Direct(spec, caller.UID, caller.GID, argv, setup.Env, req.Dir)
+		start = func() error { return cs.mgr.StartIn(spec, cmd) }
+	}
 	if err != nil {
 		release()
 		setup.Cleanup()
 		return nil, bad(http.StatusForbidden, err.Error(), "")
 	}
-	prog := &confinedProg{cs: cs, cmd: cmd, release: release, setup: setup, done: make(chan struct{}),
+	prog := &confinedProg{cs: cs, cmd: cmd, start: start, release: release, setup: setup, done: make(chan struct{}),
 		started: apitype.ConfineStarted{Namespace: spec.Namespace(), SocksAddr: socks, Addr: c.NS.String(), Transparent: req.Transparent, UID: caller.UID}}
 	cs.mu.Lock()
 	cs.progs[prog] = true
@@ -217,6 +228,7 @@ func chownTree(dir string, uid, gid int) error {
 type confinedProg struct {
 	cs      *confineState
 	cmd     *exec.Cmd
+	start   func() error // starts cmd in the namespace
 	release func()
 	setup   *isolation.RunSetup
 	started apitype.ConfineStarted
@@ -232,7 +244,7 @@ func (p *confinedProg) Start(stdio [3]*os.File) (apitype.ConfineStarted, error) 
 	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = stdio[0], stdio[1], stdio[2]
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.cmd.Start(); err != nil {
+	if err := p.start(); err != nil {
 		return p.started, fmt.Errorf("starting the confined program: %w", err)
 	}
 	p.run = true

@@ -369,6 +369,42 @@ func TestConfine(t *testing.T) {
 		}
 	})
 
+	t.Run("shared namespace", func(t *testing.T) {
+		// A first program holds ts-browser; a second shares it; the
+		// namespace outlives the second and goes with the first.
+		long := make(chan string, 1)
+		go func() {
+			out, errOut, _ := c.inside(t, "browser", false, "sleep 4; echo DONE")
+			long <- out + errOut
+		}()
+		waitFor(t, 20*time.Second, "the first program's namespace", func() error {
+			if len(leftovers(t)) == 0 {
+				return errors.New("no namespace yet")
+			}
+			return nil
+		})
+		out, errOut, _ := c.inside(t, "browser", false, fmt.Sprintf(`curl -sS -m 60 --proxy-user shared:x http://127.0.0.1:%d/`, hostTCP))
+		if !strings.Contains(out, "hello from dest-a") {
+			t.Errorf("second program in the shared namespace: %s%s", out, errOut)
+		}
+		// Another mode while in use is refused, in one line.
+		if _, errOut, code := c.inside(t, "browser", true, "true"); code == 0 || !strings.Contains(errOut, "already confined in SOCKS-only mode") {
+			t.Errorf("transparent while SOCKS-only in use: exit %d %s", code, errOut)
+		}
+		if len(leftovers(t)) == 0 {
+			t.Error("the namespace went with the second program while the first runs")
+		}
+		if out := <-long; !strings.Contains(out, "DONE") {
+			t.Errorf("first program: %s", out)
+		}
+		waitFor(t, 10*time.Second, "the namespace to go with the last program", func() error {
+			if lo := leftovers(t); len(lo) > 0 {
+				return fmt.Errorf("left: %v", lo)
+			}
+			return nil
+		})
+	})
+
 	t.Run("bad input", func(t *testing.T) {
 		for _, tc := range []struct {
 			args     []string
