@@ -159,7 +159,7 @@ func (m *Manager) create(ctx context.Context, s Spec) error {
 	go func() { hostRules <- m.run(ctx, hr, m.nft(), "-f", "-") }()
 	err = m.setupLinks(ctx, s)
 	if err == nil {
-		err = m.run(ctx, nr, m.ip(), "netns", "exec", s.Namespace(), m.nft(), "-f", "-")
+		err = m.runIn(ctx, s.Namespace(), nr, m.nft(), "-f", "-")
 	}
 	if herr := <-hostRules; err == nil {
 		err = herr
@@ -249,13 +249,33 @@ func (m *Manager) batch(ctx context.Context, ns string, lines []string) error {
 }
 
 func (m *Manager) run(ctx context.Context, stdin, prog string, args ...string) error {
-	cmd := exec.CommandContext(ctx, prog, args...)
+	return m.runCmd(exec.CommandContext(ctx, prog, args...), stdin, "")
+}
+
+// runIn runs prog inside namespace ns (forked from a thread moved there:
+// no `ip netns exec`, whose mount namespace it does not need).
+func (m *Manager) runIn(ctx context.Context, ns, stdin, prog string, args ...string) error {
+	return m.runCmd(exec.CommandContext(ctx, prog, args...), stdin, ns)
+}
+
+func (m *Manager) runCmd(cmd *exec.Cmd, stdin, ns string) error {
+	prog, args := cmd.Path, cmd.Args[1:]
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
-	if err := cmd.Run(); err != nil {
+	var err error
+	if cmd.Err != nil {
+		err = cmd.Err
+	} else if ns != "" {
+		if err = startIn(ns, cmd, false); err == nil {
+			err = cmd.Wait()
+		}
+	} else {
+		err = cmd.Run()
+	}
+	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
 			return missing(prog)
 		}

@@ -151,3 +151,23 @@ func TestCommandEnv(t *testing.T) {
 		t.Error("a command as root")
 	}
 }
+
+// TestDirect: the SOCKS-only command drops to the caller in the child
+// and carries the caller's environment to the command alone.
+func TestDirect(t *testing.T) {
+	m := &Manager{}
+	cmd, err := m.Direct(spec(false), 1000, 1001, []string{"curl", "x"}, []string{"A=b"}, "/home/u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr := cmd.SysProcAttr.Credential
+	if cr == nil || cr.Uid != 1000 || cr.Gid != 1001 || cmd.Dir != "/home/u" || strings.Join(cmd.Env, " ") != "A=b" {
+		t.Errorf("credential %+v, dir %q, env %q", cr, cmd.Dir, cmd.Env)
+	}
+	if cmd.Path != "/bin/sh" || cmd.Args[len(cmd.Args)-2] != "curl" {
+		t.Errorf("args %q", cmd.Args)
+	}
+	if _, err := m.Direct(spec(false), 0, 0, []string{"id"}, nil, "/"); err == nil {
+		t.Error("a command as root")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -58,20 +59,28 @@ func (m *Manager) Direct(s Spec, uid, gid int, argv, env []string, dir string) (
 }
 
 // StartIn starts cmd (from Direct) in the namespace of s.
-func (m *Manager) StartIn(s Spec, cmd *exec.Cmd) error {
+func (m *Manager) StartIn(s Spec, cmd *exec.Cmd) error { return startIn(s.Namespace(), cmd, true) }
+
+// startIn starts cmd in namespace ns from a thread moved there (and
+// marked no_new_privs if nnp), which is then discarded.
+func startIn(ns string, cmd *exec.Cmd, nnp bool) error {
 	done := make(chan error, 1)
 	go func() {
 		// This thread joins the namespace and keeps no_new_privs: it is
 		// never given back to the runtime, and ends with this goroutine.
 		runtime.LockOSThread()
-		f, err := os.Open("/run/netns/" + s.Namespace())
+		f, err := os.Open(filepath.Join(NetnsDir, ns))
 		if err != nil {
-			done <- fmt.Errorf("namespace %s: %w", s.Namespace(), err)
+			done <- fmt.Errorf("namespace %s: %w", ns, err)
 			return
 		}
 		defer f.Close()
 		if _, _, e := syscall.RawSyscall(sysSetns(), f.Fd(), syscall.CLONE_NEWNET, 0); e != 0 {
-			done <- fmt.Errorf("entering namespace %s: %w", s.Namespace(), e)
+			done <- fmt.Errorf("entering namespace %s: %w", ns, e)
+			return
+		}
+		if !nnp {
+			done <- cmd.Start()
 			return
 		}
 		if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prSetNoNewPrivs, 1, 0); e != 0 {

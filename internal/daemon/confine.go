@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"tails-server/internal/api"
 	"tails-server/internal/apitype"
@@ -171,7 +172,9 @@ func (d *daemon) PrepareConfined(ctx context.Context, caller peercred.Cred, req 
 		setup.Cleanup()
 		return nil, err
 	}
+	t0 := time.Now()
 	release, err := cs.mgr.Acquire(ctx, spec)
+	setupTime := time.Since(t0)
 	if err != nil {
 		setup.Cleanup()
 		if _, ok := err.(*confine.InUseError); ok {
@@ -205,7 +208,7 @@ func (d *daemon) PrepareConfined(ctx context.Context, caller peercred.Cred, req 
 	cs.mu.Lock()
 	cs.progs[prog] = true
 	cs.mu.Unlock()
-	d.cfg.Log.Info("confine: program prepared", "app", c.App, "namespace", spec.Namespace(), "uid", caller.UID, "pid", caller.PID, "transparent", req.Transparent)
+	d.cfg.Log.Info("confine: program prepared", "app", c.App, "namespace", spec.Namespace(), "uid", caller.UID, "pid", caller.PID, "transparent", req.Transparent, "setup", setupTime.Round(time.Microsecond))
 	return prog, nil
 }
 
