@@ -18,6 +18,8 @@ else
 	# Stream isolation: the front proxy against tor's SocksPort, then the
 	# cost of each isolation policy (table and chart in bench-out/isolation).
 	run 'IsolationProxy' "${BENCHTIME:-3x}"
+	# Confined applications (needs root): start and bulk against unconfined.
+	run 'Confine$' 5x
 	go test -run '^$' -bench 'AddedConnectLatency' -benchtime 300x ./internal/isoproxy/
 	bin/tails-server isolation bench --testnet-dir "$tmp/net" --runs 5 --out bench-out/isolation
 fi

@@ -131,6 +131,7 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 		{"GET /isolation/policy", h.isolationPolicy},
 		{"GET /isolation/audit", h.isolationAudit},
 		{"GET /balance", h.balanceList}, {"POST /balance", h.balanceCreate}, {"GET /balance/{name}/status", h.balanceStatus}, {"POST /balance/{name}/instances", h.balanceAdd}, {"DELETE /balance/{name}/instances", h.balanceRemove}, {"DELETE /balance/{name}", h.balanceDelete}, // balance.go
+		{"POST /isolation/run", h.isolationRun},
 	} {
 		mux.Handle(withPrefix(r.pattern), h.wrap(r.fn))
 	}

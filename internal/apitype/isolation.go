@@ -14,6 +14,9 @@ type IsolationPolicy struct {
 	InTorrc bool            `json:"in_torrc" yaml:"in_torrc"`
 	Ports   []IsolationPort `json:"ports" yaml:"ports"`
 	Apps    []IsolationApp  `json:"apps" yaml:"apps"`
+	// Confined lists the confined applications (and, from the daemon,
+	// how many programs run in each namespace).
+	Confined []IsolationConfined `json:"confined,omitempty" yaml:"confined,omitempty"`
 	// Missing lists the policy's listeners the running tor does not
 	// expose, or exposes with other isolation, one sentence each.
 	Missing []string `json:"missing,omitempty" yaml:"missing,omitempty"`
@@ -72,6 +75,12 @@ type IsolationAudit struct {
 	// Notes say what the audit could not see (a lost control
 	// connection, unmapped listeners, ...).
 	Notes []string `json:"notes,omitempty" yaml:"notes,omitempty"`
+	// Confined lists the policy's confined applications: namespace,
+	// listener, the one address their streams may come from.
+	Confined []IsolationConfined `json:"confined,omitempty" yaml:"confined,omitempty"`
+	// Foreign lists the streams on a confined application's listeners
+	// that came from anywhere but its namespace.
+	Foreign []AuditForeign `json:"foreign,omitempty" yaml:"foreign,omitempty"`
 }
 
 // AuditPort sums up one listener.
@@ -139,6 +148,9 @@ type IsolationAuditEvent struct {
 	Stream    *AuditStream    `json:"stream,omitempty" yaml:"stream,omitempty"`
 	Violation *AuditViolation `json:"violation,omitempty" yaml:"violation,omitempty"`
 	Note      string          `json:"note,omitempty" yaml:"note,omitempty"`
-	Report    *IsolationAudit `json:"report,omitempty" yaml:"report,omitempty"`
-	Error     *Error          `json:"error,omitempty" yaml:"error,omitempty"`
+	// Foreign is a stream on a confined application's listener that
+	// came from outside its namespace.
+	Foreign *AuditForeign   `json:"foreign,omitempty" yaml:"foreign,omitempty"`
+	Report  *IsolationAudit `json:"report,omitempty" yaml:"report,omitempty"`
+	Error   *Error          `json:"error,omitempty" yaml:"error,omitempty"`
 }

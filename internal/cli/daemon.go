@@ -35,6 +35,7 @@ func runDaemon(e *env, args []string) error {
 	fs.StringVar(&cfg.GUIListen, "gui-listen", "127.0.0.1:0", "the GUI's address on 127.0.0.1 (port 0: chosen by the system), or off")
 	fs.StringVar(&cfg.IsolationPolicy, "isolation-policy", "", "stream isolation policy file, or none (default: the built-in Tails layout)")
 	fs.IntVar(&cfg.IsolationPortOffset, "isolation-port-offset", 0, "shift the isolation policy's port numbers by N")
+	fs.BoolVar(&cfg.IsolationConfine, "isolation-confine", false, "confine the built-in layout's browser in a network namespace (isolation run browser --confine); needs root")
 	fs.IntVar(&cfg.OnionsPerTor, "onions-per-tor", 0, "onions one of the daemon's tors carries before it launches another (default 10; testnet and public modes)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve GET /metrics (Prometheus text) on this TCP address, a loopback one (default: off)")
 	fs.BoolVar(&cfg.MetricsAllowRemote, "metrics-allow-remote", false, "let --metrics-listen take an address other than loopback")
@@ -43,7 +44,7 @@ func runDaemon(e *env, args []string) error {
 		return err
 	}
 	fs.Visit(func(f *flag.Flag) {
-		cfg.IsolationExplicit = cfg.IsolationExplicit || f.Name == "isolation-policy" || f.Name == "isolation-port-offset"
+		cfg.IsolationExplicit = cfg.IsolationExplicit || f.Name == "isolation-policy" || f.Name == "isolation-port-offset" || f.Name == "isolation-confine"
 	})
 	if len(pos) > 0 {
 		return usageErr("daemon takes no arguments, got %q", pos[0])

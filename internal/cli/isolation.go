@@ -18,6 +18,7 @@ import (
 
 	"tails-server/internal/apitype"
 	"tails-server/internal/client"
+	"tails-server/internal/confine"
 	"tails-server/internal/isolation"
 	"tails-server/internal/tor"
 )
@@ -31,12 +32,12 @@ func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) 
 // isolationVerbs are the verbs of `tails-server isolation`.
 func isolationVerbs() []subcommand {
 	return []subcommand{
-		{name: "torrc", args: "[--policy FILE] [--port-offset N] [--tor PATH]",
+		{name: "torrc", args: "[--policy FILE] [--port-offset N] [--confine] [--tor PATH]",
 			summary: "print the policy as torrc lines (to %include from a system tor's torrc)", doc: "the isolation policy as torrc lines, to `%include` from a system tor's torrc", run: isolationTorrc},
 		{name: "apps", args: "[--policy FILE] [--port-offset N] [--local]",
 			summary: "list the applications, their ports and flags: the running daemon's policy and port offset when one answers, else the local policy", doc: "the applications, their SOCKS ports and isolation flags: the running daemon's policy at its port offset (the ports its tor opened) when one answers, else the local policy (said on stderr)", run: isolationApps},
-		{name: "run", args: "APP [--isolate-key KEY] [--torsocks] [--policy FILE] [--port-offset N] -- COMMAND [ARGS]",
-			summary: "run a command so that it uses its application's SOCKS port", doc: "run a command so that it uses its application's port (`ALL_PROXY`, `HTTP(S)_PROXY`, a generated torsocks configuration); `--isolate-key` gives it circuits of its own on an `IsolateSOCKSAuth` port", run: isolationRun},
+		{name: "run", args: "APP [--confine [--transparent]] [--isolate-key KEY] [--torsocks] [--policy FILE] [--port-offset N] -- COMMAND [ARGS]",
+			summary: "run a command so that it uses its application's SOCKS port (with --confine: in the app's network namespace, through the daemon, where its Tor ports are the only way out)", doc: "run a command so that it uses its application's port (`ALL_PROXY`, `HTTP(S)_PROXY`, a generated torsocks configuration); `--isolate-key` gives it circuits of its own on an `IsolateSOCKSAuth` port; `--confine` has the daemon run it, as you, in the app's network namespace `ts-APP`, which reaches only the app's SOCKS port (and with `--transparent` sends every TCP connection to its `TransPort` and DNS to its `DNSPort`)", run: isolationRun},
 		{name: "audit", args: "[--for DURATION] [--control ADDR [--cookie FILE]] [--policy FILE] [--port-offset N]",
 			summary: "follow tor's streams and circuits and report every pair of streams that shared a circuit against the policy (through the daemon, or straight to tor's control port with --control)", doc: "follow tor's streams and circuits and report which streams shared a circuit, flagging every pair the policy forbids", run: isolationAudit},
 		{name: "proxy", args: "[--app browser] [--listen 127.0.0.1:9152] [--mode site|conn] [--upstream ADDR]",
@@ -110,6 +111,7 @@ func isolationTorrc(e *env, args []string) error {
 	var pf policyFlags
 	pf.add(fs)
 	torBin := fs.String("tor", "tor", "tor binary whose SocksPort flags the policy is checked against")
+	confineBrowser := fs.Bool("confine", false, "confine the built-in layout's browser: its ports on the host side of its namespace's veth")
 	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
@@ -120,6 +122,16 @@ func isolationTorrc(e *env, args []string) error {
 	p, err := pf.load()
 	if err != nil {
 		return err
+	}
+	if *confineBrowser {
+		if err := p.ConfineTailsBrowser(); err != nil {
+			return usageErr("%v", err)
+		}
+	}
+	if len(p.ConfinedApps()) > 0 {
+		if err := (&confine.Manager{}).CheckRange(e.ctx, p.ConfinePrefix()); err != nil {
+			return &exitError{code: ExitFailure, err: err}
+		}
 	}
 	supported, err := isolation.SupportedFlags(e.ctx, *torBin)
 	if err != nil {
@@ -193,6 +205,8 @@ func isolationRun(e *env, args []string) error {
 	pf.add(fs)
 	key := fs.String("isolate-key", "", "SOCKS username (and password) of the command's own, so that IsolateSOCKSAuth ports give it circuits of its own")
 	wrap := fs.Bool("torsocks", false, "run the command under torsocks (for programs that ignore proxy variables)")
+	confined := fs.Bool("confine", false, "have the daemon run the command in the app's network namespace, whose only way out is the app's Tor ports")
+	transparent := fs.Bool("transparent", false, "with --confine: send every TCP connection to the app's TransPort and DNS to its DNSPort (for programs that cannot use a proxy)")
 	pos, err := parse(fs, e, args)
 	if err != nil {
 		return err
@@ -204,6 +218,15 @@ func isolationRun(e *env, args []string) error {
 	cmd = append(pos[1:], cmd...)
 	if len(cmd) == 0 {
 		return usageErr("isolation run %s needs a command: isolation run %s -- COMMAND [ARGS]", app, app)
+	}
+	if *transparent && !*confined {
+		return usageErr("--transparent goes with --confine: without a namespace nothing can redirect a program's connections")
+	}
+	if *confined {
+		if pf.path != "" || pf.offset != 0 {
+			return usageErr("--policy and --port-offset do not go with --confine: the daemon confines with its own policy (daemon --isolation-policy)")
+		}
+		return isolationRunConfined(e, apitype.ConfineRun{App: app, Transparent: *transparent, IsolateKey: *key, Torsocks: *wrap, Command: cmd})
 	}
 	p, err := pf.load()
 	if err != nil {

@@ -79,6 +79,9 @@ type Config struct {
 	IsolationPolicy     string
 	IsolationPortOffset int
 	IsolationExplicit   bool
+	// IsolationConfine confines the built-in layout's browser (see
+	// internal/confine), as if its port said confine: true.
+	IsolationConfine bool
 	// OnionsPerTor is how many onions one of the daemon's own tors
 	// carries before it launches another (default
 	// torsup.DefaultOnionsPerTor).
@@ -415,6 +418,7 @@ func Run(ctx context.Context, cfg Config) error {
 		d.gui.Shutdown(sctx)
 	}
 	srv.Shutdown(sctx)
+	d.stopConfined()
 	os.Remove(cfg.Socket)
 	d.svcs.Stop()
 	d.bal.Stop()

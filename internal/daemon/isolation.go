@@ -19,6 +19,7 @@ type isoState struct {
 	policy  *isolation.Policy // nil with --isolation-policy none
 	offset  int
 	inTorrc bool
+	confine *confineState // nil with --isolation-policy none
 }
 
 // setupIsolation loads and checks the policy and, in testnet and public
@@ -39,12 +40,22 @@ func setupIsolation(ctx context.Context, cfg Config, tcfg *torsup.Config) (*isoS
 			return nil, err
 		}
 	}
+	if cfg.IsolationConfine {
+		if err := p.ConfineTailsBrowser(); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.CheckOffset(st.offset); err != nil {
 		return nil, err
 	}
 	st.policy = p
 	if cfg.Network == torsup.System || (cfg.Network == torsup.Testnet && !cfg.IsolationExplicit) {
-		return st, p.Validate(nil)
+		if err := p.Validate(nil); err != nil {
+			return nil, err
+		}
+		var err error
+		st.confine, err = setupConfine(ctx, p, cfg.Network == torsup.System, cfg.Log.With("part", "confine"))
+		return st, err
 	}
 	supported, err := isolation.SupportedFlags(ctx, cfg.TorBinary)
 	if err != nil {
@@ -59,7 +70,8 @@ func setupIsolation(ctx context.Context, cfg Config, tcfg *torsup.Config) (*isoS
 	}
 	tcfg.IsolationTorrc = lines
 	st.inTorrc = true
-	return st, nil
+	st.confine, err = setupConfine(ctx, p, true, cfg.Log.With("part", "confine"))
+	return st, err
 }
 
 // checkIsolation logs the policy's listeners the tor just connected to
@@ -102,6 +114,7 @@ func (d *daemon) IsolationPolicy(ctx context.Context) (apitype.IsolationPolicy, 
 	}
 	desc := d.iso.policy.Describe(d.iso.offset)
 	desc.InTorrc = d.iso.inTorrc
+	d.countPrograms(desc.Confined)
 	if c := d.sup.Conn(); c != nil {
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()

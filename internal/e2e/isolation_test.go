@@ -125,7 +125,7 @@ type dest struct {
 
 func (d dest) target() string { return net.JoinHostPort(d.name, strconv.Itoa(d.port)) }
 
-func startDest(t *testing.T, name string) dest {
+func startDest(t testing.TB, name string) dest {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -155,7 +155,7 @@ func startDest(t *testing.T, name string) dest {
 }
 
 // freeOffset finds a port offset at which every listener of p is free.
-func freeOffset(t *testing.T, p *isolation.Policy) int {
+func freeOffset(t testing.TB, p *isolation.Policy) int {
 	t.Helper()
 	for try := 0; try < 50; try++ {
 		base, err := testnet.FreePort()

@@ -59,6 +59,8 @@ type Auditor struct {
 	probeUser  string
 	probeAddrs []string
 	probeRound int // one round of probes per control connection
+	foreign    []apitype.AuditForeign
+	foreignOf  map[string]bool // stream keys already reported
 }
 
 type listener struct {
@@ -396,6 +398,9 @@ func (a *Auditor) stream(epoch int, s tor.Stream) {
 			rec.circs = append(rec.circs, cn)
 			rec.s.Circuits = append(rec.s.Circuits, cn)
 			rec.s.Port = a.portName(rec)
+			if f := a.checkForeign(rec); f != nil {
+				emit = append(emit, apitype.IsolationAuditEvent{Time: time.Now().UTC(), Foreign: f})
+			}
 			st := rec.s
 			st.Circuits = slices.Clone(st.Circuits)
 			emit = append(emit, apitype.IsolationAuditEvent{Time: time.Now().UTC(), Stream: &st})
@@ -476,6 +481,9 @@ func (a *Auditor) listenerOf(rec *streamRec) *listener {
 		typ = TypeDNS
 	default:
 		return nil
+	}
+	if l := a.confinedListenerOf(rec, typ); l != nil {
+		return l
 	}
 	var found *listener
 	for _, l := range a.byAddr {
@@ -597,6 +605,7 @@ func (a *Auditor) Report() *apitype.IsolationAudit {
 		Started: a.started, Ended: time.Now().UTC(),
 		Ports: []apitype.AuditPort{}, Circuits: []apitype.AuditCircuit{}, Streams: []apitype.AuditStream{},
 		Violations: slices.Clone(a.violations), Notes: slices.Clone(a.notes),
+		Confined: a.confinedReport(), Foreign: slices.Clone(a.foreign),
 	}
 	if r.Violations == nil {
 		r.Violations = []apitype.AuditViolation{}

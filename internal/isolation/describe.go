@@ -43,6 +43,10 @@ func (p *Policy) Describe(offset int) apitype.IsolationPolicy {
 		}
 		out.Apps = append(out.Apps, ia)
 	}
+	for _, c := range p.ConfinedApps() {
+		addr, _ := c.Socks.Addr(offset)
+		out.Confined = append(out.Confined, apitype.IsolationConfined{App: c.App, Namespace: c.Namespace(), Port: c.Socks.Name, Addr: addr, NSAddr: c.NS.String()})
+	}
 	return out
 }
 

@@ -52,6 +52,12 @@ type Policy struct {
 	Source string `json:"source" yaml:"source"`
 	Ports  []Port `json:"ports" yaml:"ports"`
 	Apps   []App  `json:"apps" yaml:"apps"`
+	// ConfineRange is the IPv4 range the confined applications' veth
+	// pairs take their addresses from, one /24 each (default
+	// DefaultConfineRange); see confine.go.
+	ConfineRange string `json:"confine_range,omitempty" yaml:"confine-range,omitempty"`
+
+	rangeLine int
 }
 
 // Port is one listener of tor: a SocksPort, TransPort or DNSPort.
@@ -66,8 +72,14 @@ type Port struct {
 	// order ("SessionGroup=N" included).
 	Flags       []string `json:"flags" yaml:"flags"`
 	Description string   `json:"description,omitempty" yaml:"description,omitempty"`
-	// App is set on a port made for one application's override.
+	// App is set on a port made for one application's override, or for
+	// its confinement.
 	App string `json:"app,omitempty" yaml:"app,omitempty"`
+	// Confine runs every application of this port in a network
+	// namespace of its own (see confine.go). On a listener Listeners
+	// returns, it marks one on the host side of a confined
+	// application's veth.
+	Confine bool `json:"confine,omitempty" yaml:"confine,omitempty"`
 
 	line      int
 	flagLines []int
@@ -81,6 +93,9 @@ type App struct {
 	Port        string    `json:"port" yaml:"port"`
 	Description string    `json:"description,omitempty" yaml:"description,omitempty"`
 	Override    *Override `json:"override,omitempty" yaml:"override,omitempty"`
+	// Confine runs the application in a network namespace of its own,
+	// whose only way out is its own listeners (see confine.go).
+	Confine bool `json:"confine,omitempty" yaml:"confine,omitempty"`
 
 	line, portLine int
 }
@@ -195,8 +210,14 @@ func (p *Policy) Port(name string) (*Port, bool) {
 }
 
 // Listeners returns every listener tor must open: the ports, then one per
-// application override (named after the app), in order.
+// application override (named after the app), then the confined
+// applications' (see ConfinedApps), in order.
 func (p *Policy) Listeners() []Port {
+	return append(p.baseListeners(), p.confinedListeners()...)
+}
+
+// baseListeners is Listeners without the confined applications'.
+func (p *Policy) baseListeners() []Port {
 	out := slices.Clone(p.Ports)
 	for _, a := range p.Apps {
 		if a.Override == nil {
@@ -228,7 +249,7 @@ func (p *Policy) AppListener(app string) (Port, error) {
 	if !ok {
 		return Port{}, fmt.Errorf("unknown app %q: known apps are %s", app, strings.Join(p.AppNames(), ", "))
 	}
-	for _, l := range p.Listeners() {
+	for _, l := range p.baseListeners() {
 		if (a.Override != nil && l.App == a.Name) || (a.Override == nil && l.App == "" && l.Name == a.Port) {
 			return l, nil
 		}
@@ -315,9 +336,12 @@ func (d *decoder) policy(data []byte) *Policy {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
-	m := d.mapping(root, "policy", "ports", "apps")
+	m := d.mapping(root, "policy", "ports", "apps", "confine-range")
 	if m == nil {
 		return p
+	}
+	if v := m["confine-range"]; v != nil {
+		p.ConfineRange, p.rangeLine = d.str(v, "confine-range"), v.Line
 	}
 	if n := m["ports"]; n == nil {
 		d.errorf(root.Line, "policy has no ports")
@@ -385,6 +409,17 @@ func (d *decoder) str(n *yaml.Node, what string) string {
 	return n.Value
 }
 
+func (d *decoder) boolean(n *yaml.Node, what string) bool {
+	if n == nil {
+		return false
+	}
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		d.errorf(n.Line, "%s must be true or false", what)
+		return false
+	}
+	return n.Value == "true"
+}
+
 func (d *decoder) num(n *yaml.Node, what string) int {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
 		d.errorf(n.Line, "%s must be a number", what)
@@ -414,7 +449,7 @@ func (d *decoder) flags(n *yaml.Node, what string) ([]string, []int) {
 
 func (d *decoder) port(n *yaml.Node) Port {
 	pt := Port{line: n.Line, Type: TypeSOCKS, Listen: "127.0.0.1"}
-	m := d.mapping(n, "port", "name", "type", "listen", "port", "flags", "description")
+	m := d.mapping(n, "port", "name", "type", "listen", "port", "flags", "description", "confine")
 	if m == nil {
 		return pt
 	}
@@ -443,12 +478,13 @@ func (d *decoder) port(n *yaml.Node) Port {
 	}
 	pt.Flags, pt.flagLines = d.flags(m["flags"], "port "+pt.Name+": flags")
 	pt.Description = d.str(m["description"], "description")
+	pt.Confine = d.boolean(m["confine"], "port "+pt.Name+": confine")
 	return pt
 }
 
 func (d *decoder) app(n *yaml.Node) App {
 	a := App{line: n.Line}
-	m := d.mapping(n, "app", "name", "port", "description", "override")
+	m := d.mapping(n, "app", "name", "port", "description", "override", "confine")
 	if m == nil {
 		return a
 	}
@@ -463,6 +499,7 @@ func (d *decoder) app(n *yaml.Node) App {
 		d.errorf(n.Line, "app %s names no port", a.Name)
 	}
 	a.Description = d.str(m["description"], "description")
+	a.Confine = d.boolean(m["confine"], "app "+a.Name+": confine")
 	if v := m["override"]; v != nil {
 		o := &Override{line: v.Line}
 		om := d.mapping(v, "override", "port", "flags", "reason")
@@ -568,6 +605,7 @@ func (d *decoder) check(p *Policy, supported map[string]bool) {
 			d.checkFlags(TypeSOCKS, "app "+a.Name+" override", o.Flags, o.flagLines, o.line, supported)
 		}
 	}
+	d.checkConfine(p, names, claim)
 }
 
 func orLine(l, fallback int) int {

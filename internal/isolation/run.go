@@ -57,14 +57,20 @@ func (r *RunSetup) Cleanup() error { return os.RemoveAll(r.Dir) }
 // are dropped, since they could send traffic around tor or elsewhere.
 // base is the environment to start from (os.Environ()).
 func (p *Policy) PrepareRun(app string, offset int, key string, base []string) (*RunSetup, error) {
+	addr, err := p.SocksAddr(app, offset)
+	if err != nil {
+		return nil, err
+	}
+	return p.PrepareRunAt(app, addr, key, base)
+}
+
+// PrepareRunAt is PrepareRun with the SOCKS port at addr ("IP:PORT"):
+// a confined application's, on the host side of its veth.
+func (p *Policy) PrepareRunAt(app, addr, key string, base []string) (*RunSetup, error) {
 	if key != "" {
 		if err := CheckIsolateKey(key); err != nil {
 			return nil, err
 		}
-	}
-	addr, err := p.SocksAddr(app, offset)
-	if err != nil {
-		return nil, err
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

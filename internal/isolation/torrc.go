@@ -26,8 +26,19 @@ func (p *Policy) TorrcLines(offset int) ([]string, error) {
 		}
 		out = append(out, line)
 	}
+	if len(p.ConfinedApps()) > 0 {
+		// Tails' values: a name resolved through a confined app's
+		// DNSPort (an onion) gets a virtual address that leaves the
+		// namespace by its veth, to the TransPort, instead of one on
+		// 127.192.0.0/10, which would stay on the namespace's loopback.
+		out = append(out, "AutomapHostsOnResolve 1", "VirtualAddrNetworkIPv4 "+VirtualAddrNetwork)
+	}
 	return out, nil
 }
+
+// VirtualAddrNetwork is where tor picks the addresses it answers for
+// automapped names when applications are confined (Tails' value).
+const VirtualAddrNetwork = "10.192.0.0/10"
 
 // Torrc renders the policy as a torrc snippet a system tor can include
 // (%include FILE): one commented line per listener, with the apps using
@@ -59,6 +70,10 @@ func (p *Policy) Torrc(offset int) (string, error) {
 			fmt.Fprintf(&b, "## apps: %s\n", strings.Join(apps, ", "))
 		}
 		b.WriteString(lines[i] + "\n")
+	}
+	if extra := lines[len(p.Listeners()):]; len(extra) > 0 {
+		b.WriteString("\n## confined applications: names resolved through their DNSPort (onions) map\n## to addresses that leave their namespace by its veth, as in Tails\n")
+		b.WriteString(strings.Join(extra, "\n") + "\n")
 	}
 	return b.String(), nil
 }
