@@ -2,7 +2,9 @@
 # `make bench`: the performance figures of the README, on a private Tor
 # network started here. BENCH (a regexp) and BENCHTIME (default 3x) choose;
 # without BENCH the light benchmarks run BENCHTIME times and the heavy ones
-# (fifty services, recovery, 100 MiB transfers, the 1 GiB files add) once.
+# (fifty services, recovery, 100 MiB transfers, the 1 GiB files add, the
+# self-check and metrics overheads) once. The flood has its own target
+# (`make flood`: BENCH=Flood).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/testnet-lib.sh
@@ -12,7 +14,7 @@ if [ -n "${BENCH:-}" ]; then
 	run "$BENCH" "${BENCHTIME:-3x}"
 else
 	run 'TestnetUp|OnionPublication|DaemonRSS|Enable_' "${BENCHTIME:-3x}"
-	run 'FiftyServices|Recovery|Fileshare|FilesAdd|SelfCheckOverhead' 1x
+	run 'FiftyServices|Recovery|Fileshare|FilesAdd|SelfCheckOverhead|MetricsOverhead' 1x
 	run 'GUIServicesFifty' 200x
 	# Stream isolation: the front proxy against tor's SocksPort, then the
 	# cost of each isolation policy (table and chart in bench-out/isolation).
