@@ -24,26 +24,31 @@ import (
 	"tails-server/internal/testnet"
 )
 
-// floodScenario is one window of BenchmarkFlood: web with options set,
-// under attack (or none), measured by a legitimate client.
+// floodScenario is one window of BenchmarkFlood: web with options set
+// (in order: a burst is never below the rate), under attack (or none),
+// measured by a legitimate client.
 type floodScenario struct {
 	name    string
-	attack  string // "": none; "intro": rendezvous attempts; "streams": held streams
-	options map[string]string
-	// warmup: the window starts only after tor's first update of the
-	// suggested effort (every 300 s, HS_UPDATE_PERIOD) under the attack.
+	attack  string      // "": none; "intro": rendezvous attempts; "streams": held streams
+	options [][2]string // set-option NAME VALUE, in order
+	// warmup: the window starts only once tor has raised the suggested
+	// effort above 0 under the attack (it updates it every 300 s,
+	// HS_UPDATE_PERIOD), or after 6 minutes.
 	warmup bool
 }
 
 // floodScenarios are the scenarios, in order (FLOOD_SCENARIOS, a
-// comma-separated list of names, picks some).
+// comma-separated list of names, picks some). intro-pow-rate-10 lowers
+// pow-queue-rate below what the attackers send, so tor's queue overflows
+// and it raises the suggested effort; with tor's default 250 a second the
+// attackers one machine bears never fill it.
 var floodScenarios = []floodScenario{
-	{name: "quiet", options: map[string]string{"pow": "true"}},
-	{name: "intro-pow-off", attack: "intro", options: map[string]string{"pow": "false"}},
-	{name: "intro-pow-on", attack: "intro", options: map[string]string{"pow": "true"}},
-	{name: "intro-pow-on-after-update", attack: "intro", options: map[string]string{"pow": "true"}, warmup: true},
-	{name: "streams-max-streams-0", attack: "streams", options: map[string]string{"pow": "false", "max-streams": "0"}},
-	{name: "streams-max-streams-64", attack: "streams", options: map[string]string{"pow": "false", "max-streams": "64"}},
+	{name: "quiet", options: [][2]string{{"pow", "true"}}},
+	{name: "intro-pow-off", attack: "intro", options: [][2]string{{"pow", "false"}}},
+	{name: "intro-pow-on", attack: "intro", options: [][2]string{{"pow", "true"}}},
+	{name: "intro-pow-rate-10", attack: "intro", options: [][2]string{{"pow", "true"}, {"pow-queue-rate", "10"}, {"pow-queue-burst", "20"}}, warmup: true},
+	{name: "streams-max-streams-0", attack: "streams", options: [][2]string{{"pow", "false"}, {"max-streams", "0"}}},
+	{name: "streams-max-streams-64", attack: "streams", options: [][2]string{{"pow", "false"}, {"max-streams", "64"}}},
 }
 
 // floodFigures is what one window measured.
@@ -155,12 +160,8 @@ func floodRun(b *testing.B, sc floodScenario, attackers []*testnet.Tor, workers 
 	defer d.stop()
 	c := client.New(d.socket)
 	ctx := context.Background()
-	opts := map[string]string{"client-auth": "false"}
-	for k, v := range sc.options {
-		opts[k] = v
-	}
-	for k, v := range opts {
-		if _, err := c.SetOption(ctx, "web", k, v); err != nil {
+	for _, o := range append([][2]string{{"client-auth", "false"}}, sc.options...) {
+		if _, err := c.SetOption(ctx, "web", o[0], o[1]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -208,13 +209,20 @@ func floodRun(b *testing.B, sc floodScenario, attackers []*testnet.Tor, workers 
 		}
 	}
 	if sc.warmup {
-		deadline := time.Now().Add(6 * time.Minute)
-		for time.Now().Before(deadline) {
-			if e, _ := floodMetrics(c); e > 0 {
-				break
-			}
+		w0 := time.Now()
+		effort := 0.0
+		for time.Since(w0) < 6*time.Minute && effort == 0 {
 			time.Sleep(5 * time.Second)
+			effort, _ = floodMetrics(c)
 		}
+		// Every tor fetches the descriptor again, as a new visitor
+		// would: the one with the raised effort.
+		for _, tr := range append(slices.Clone(attackers), legit) {
+			cl := controlOf(b, tr)
+			cl.Signal(ctx, "NEWNYM")
+			cl.Close()
+		}
+		b.Logf("%s: suggested effort %.0f after %s of flood", sc.name, effort, time.Since(w0).Round(time.Second))
 	}
 	pids := []int{st.Tor.PID}
 	for _, tr := range attackers {
