@@ -118,7 +118,7 @@ func BenchmarkFlood(b *testing.B) {
 	if b.Failed() {
 		b.FailNow()
 	}
-	legit := independentTor(b, "flood-legit")
+	legit := startTor(b, "flood-legit") // onionshare_bench_test.go
 
 	got := map[string]floodFigures{}
 	for range b.N {
@@ -139,19 +139,6 @@ func BenchmarkFlood(b *testing.B) {
 			b.ReportMetric(median(f.ttfb)/quiet, "ratio-ttfb-"+sc.name+"/quiet")
 		}
 	}
-}
-
-// independentTor starts a client tor with no credentials.
-func independentTor(b *testing.B, name string) *testnet.Tor {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	tr, err := tnet.StartTor(ctx, fmt.Sprintf("%s-%d", name, time.Now().UnixNano()), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { tr.Stop() })
-	return tr
 }
 
 func floodRun(b *testing.B, sc floodScenario, attackers []*testnet.Tor, workers int, legit *testnet.Tor, window time.Duration) floodFigures {

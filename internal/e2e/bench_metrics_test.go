@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"tails-server/internal/apitype"
 	"tails-server/internal/client"
 	"tails-server/internal/freeport"
 )
@@ -36,16 +37,8 @@ func BenchmarkMetricsOverhead(b *testing.B) {
 	var lat []float64
 	var size int
 	for range b.N {
-		d := benchDaemonWith(b, "--catalog", fiftyCatalog(b, n), "--check-interval", "1m",
+		d, st := servicesSettled(b, n, fiftyCatalog(b, n), "--check-interval", "1m",
 			"--metrics-listen", "127.0.0.1:"+strconv.Itoa(ports[0]))
-		c := client.New(d.socket)
-		enableAll(b, c, n)
-		waitAllReachable(b, c, n)
-		time.Sleep(20 * time.Second) // the enable's work settles
-		st, err := c.Daemon(context.Background())
-		if err != nil || st.Checker == nil {
-			b.Fatalf("no checker tor: %v", err)
-		}
 		torPIDs := []int{st.Tor.PID, st.Checker.PID}
 		for _, t := range st.MoreTors {
 			torPIDs = append(torPIDs, t.PID)
@@ -96,4 +89,22 @@ func BenchmarkMetricsOverhead(b *testing.B) {
 	b.ReportMetric(on.tors-off.tors, "cpu%-tors-added")
 	b.ReportMetric(median(lat), "ms/scrape")
 	b.ReportMetric(float64(size), "bytes/scrape")
+}
+
+// servicesSettled starts a daemon with the catalog dir cat and the extra
+// flags, enables its n services site00 ..., waits until all are
+// reachable and the enable's work settled, and returns the daemon and its
+// status (with a checker tor).
+func servicesSettled(b *testing.B, n int, cat string, extra ...string) (*benchD, apitype.Daemon) {
+	b.Helper()
+	d := benchDaemonWith(b, append([]string{"--catalog", cat}, extra...)...)
+	c := client.New(d.socket)
+	enableAll(b, c, n)
+	waitAllReachable(b, c, n)
+	time.Sleep(20 * time.Second) // the enable's work settles
+	st, err := c.Daemon(context.Background())
+	if err != nil || st.Checker == nil {
+		b.Fatalf("no checker tor: %v", err)
+	}
+	return d, st
 }
