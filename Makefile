@@ -5,7 +5,7 @@ WINDOW := bin/tails-server-gui
 GO    ?= go
 FUZZTIME ?= 5s
 
-.PHONY: all build deb test-package window demo test check unit fuzz bench reliability conformance balance clean
+.PHONY: all build deb test-package window demo test check unit fuzz bench flood reliability conformance balance clean
 
 all: build
 
@@ -47,6 +47,14 @@ bench:
 	scripts/deps.sh test
 	$(MAKE) --no-print-directory build window
 	scripts/bench.sh
+
+# The flood benchmark (issue 16; not part of `make test` nor `make bench`):
+# attacker client tors against web, pow on/off, max-streams, measured by a
+# legitimate client (FLOOD_WINDOW 2m each, about 20 minutes in all).
+flood:
+	scripts/deps.sh test
+	$(MAKE) --no-print-directory build
+	BENCH=Flood BENCHTIME=1x scripts/bench.sh
 
 # The reliability campaign (not part of `make test`): each fuzz target for
 # RELIABILITY_FUZZTIME (60s), the hostile-values sweep, and

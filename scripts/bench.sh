@@ -3,7 +3,8 @@
 # network started here. BENCH (a regexp) and BENCHTIME (default 3x) choose;
 # without BENCH the light benchmarks run BENCHTIME times and the heavy ones
 # (fifty services, recovery, 100 MiB transfers, the 1 GiB files add and
-# export/import) once.
+# export/import, the self-check and metrics overheads) once. The flood has
+# its own target (`make flood`: BENCH=Flood).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/testnet-lib.sh
@@ -13,7 +14,7 @@ if [ -n "${BENCH:-}" ]; then
 	run "$BENCH" "${BENCHTIME:-3x}"
 else
 	run 'TestnetUp|OnionPublication|DaemonRSS|Enable_' "${BENCHTIME:-3x}"
-	run 'FiftyServices|Recovery|Fileshare|FilesAdd|SelfCheckOverhead|ExportImport' 1x
+	run 'FiftyServices|Recovery|Fileshare|FilesAdd|SelfCheckOverhead|ExportImport|MetricsOverhead' 1x
 	run 'GUIServicesFifty' 200x
 	# Stream isolation: the front proxy against tor's SocksPort, then the
 	# cost of each isolation policy (table and chart in bench-out/isolation).

@@ -52,15 +52,8 @@ func BenchmarkSelfCheckOverhead(b *testing.B) {
 	got := map[string]fig{}
 	for range b.N {
 		for _, mode := range []struct{ name, interval string }{{"off", "24h"}, {"1m", "1m"}} {
-			d := benchDaemonWith(b, "--catalog", cat, "--check-interval", mode.interval)
+			d, st := servicesSettled(b, n, cat, "--check-interval", mode.interval) // bench_metrics_test.go
 			c := client.New(d.socket)
-			enableAll(b, c, n)
-			waitAllReachable(b, c, n)
-			time.Sleep(20 * time.Second) // the enable's work settles
-			st, err := c.Daemon(context.Background())
-			if err != nil || st.Checker == nil {
-				b.Fatalf("no checker tor: %v", err)
-			}
 			pid := d.cmd.Process.Pid
 			cpu0, chk0, t0 := cpuSeconds(b, pid), cpuSeconds(b, st.Checker.PID), time.Now()
 			time.Sleep(window)

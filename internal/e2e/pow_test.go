@@ -41,8 +41,8 @@ func hostingTor(t *testing.T, state string) *tor.Conn {
 // daemon's real tor: status never says PoW is unsupported (tor 0.4.9 with
 // its pow module), an independent client connects either way, and the
 // hosting tor's rendezvous log shows the introduction going through the
-// PoW priority queue only with pow on. (The descriptor's pow-params are
-// in its encrypted layers: the queue is what an operator can observe.)
+// PoW priority queue only with pow on. (The descriptor's pow-params, in
+// its encrypted layers, are checked by TestPoWDescriptor.)
 func TestPoW(t *testing.T) {
 	requireNet(t)
 	tmp := t.TempDir()

@@ -304,6 +304,12 @@ func (m *Manager) SetOption(ctx context.Context, name, option, value string) (ap
 		m.republishIfUp(ctx, s, norm == "true")
 	case catalog.OptPoW, catalog.OptPoWQueueRate, catalog.OptPoWQueueBurst, catalog.OptMaxStreams, catalog.OptBalanceMaster:
 		// Only how the onion is added changes: it is added again.
+		s.mu.Lock()
+		err := m.checkPoWQueue(s, option, norm) // protection_check.go
+		s.mu.Unlock()
+		if err != nil {
+			return apitype.SetOptionResult{}, err
+		}
 		if err := set(norm, true); err != nil {
 			return apitype.SetOptionResult{}, err
 		}
